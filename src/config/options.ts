@@ -1,0 +1,172 @@
+/**
+ * The option table: one row per setting (house rule 3). Each row names its environment variable,
+ * its `--kebab-case` flag, its default, its parser and its documentation; the `Option` type makes
+ * a row without any of them a compile error. `Config` is derived from this table, so a setting
+ * exists in exactly one place.
+ */
+import {
+  enumParser,
+  intParser,
+  parseBool,
+  parseMac,
+  parsePort,
+  parsePortList,
+  parseSha256,
+  parseText,
+  parseWords,
+  sizeParser,
+  type Parser,
+  type PortRule,
+} from './parsers.js';
+
+export interface Option<T> {
+  env: string;
+  flag: string;
+  /** The default value, or `undefined` for "not set" (then `defaultText` explains what happens). */
+  default: T | undefined;
+  defaultText: string;
+  parse: Parser<T>;
+  doc: string;
+  group: 'VM' | 'Storage' | 'Network' | 'Web' | 'Windows' | 'Supervisor';
+  /** Secrets are redacted from `windock config`, `/health` and logs. */
+  secret?: boolean;
+}
+
+// Overloads keep each row's "has a default or not" in its type, which `Config` reads below.
+function option<T>(row: Option<T> & { default: T }): Option<T> & { default: T };
+function option<T>(row: Option<T> & { default: undefined }): Option<T> & { default: undefined };
+function option<T>(row: Option<T>): Option<T> {
+  return row;
+}
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+export const BOOT_MODES = ['uefi', 'secure', 'legacy'] as const;
+export const NETWORK_MODES = ['tap', 'user', 'none'] as const;
+export const DISK_FORMATS = ['qcow2', 'raw'] as const;
+export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme'] as const;
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+
+export const OPTIONS = {
+  version: option<string>({
+    env: 'VERSION', flag: 'windows-version', default: '11', defaultText: '11', parse: parseText, group: 'VM',
+    doc: 'Windows version key (11, 10, 2022, ...) or the URL of an ISO',
+  }),
+  boot: option<string>({
+    env: 'BOOT', flag: 'boot', default: undefined, defaultText: '(none)', parse: parseText, group: 'Storage',
+    doc: 'path or URL of an ISO or disk image (qcow2, raw/img, vmdk, vhd/vhdx, Vagrant .box); wins over VERSION',
+  }),
+  bootSha256: option<string>({
+    env: 'BOOT_SHA256', flag: 'boot-sha256', default: undefined, defaultText: '(none)', parse: parseSha256, group: 'Storage',
+    doc: 'expected SHA-256 of a downloaded BOOT; a mismatch keeps nothing and exits 4',
+  }),
+  bootCopy: option<boolean>({
+    env: 'BOOT_COPY', flag: 'boot-copy', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
+    doc: 'Y: copy a local BOOT disk image instead of layering a copy-on-write overlay on it',
+  }),
+  storage: option<string>({
+    env: 'STORAGE', flag: 'storage', default: '/storage', defaultText: '/storage', parse: parseText, group: 'Storage',
+    doc: 'persistent directory: disks, downloads, state',
+  }),
+  runDir: option<string>({
+    env: 'RUN_DIR', flag: 'run-dir', default: '/run/windock', defaultText: '/run/windock', parse: parseText, group: 'Supervisor',
+    doc: 'private directory for sockets, pid files and generated configs (not persistent)',
+  }),
+  ramSize: option<number>({
+    env: 'RAM_SIZE', flag: 'ram-size', default: 4 * GiB, defaultText: '4G', parse: sizeParser(64 * MiB, '64M'), group: 'VM',
+    doc: 'guest memory, such as 512M or 4G',
+  }),
+  ramCheck: option<boolean>({
+    env: 'RAM_CHECK', flag: 'ram-check', default: true, defaultText: 'Y', parse: parseBool, group: 'VM',
+    doc: 'N: start even when RAM_SIZE exceeds the memory available to the container',
+  }),
+  cpuCores: option<number>({
+    env: 'CPU_CORES', flag: 'cpu-cores', default: 2, defaultText: '2', parse: intParser(1, 1024, 'a whole number of cores from 1 to 1024'), group: 'VM',
+    doc: 'guest vCPUs',
+  }),
+  diskSize: option<number>({
+    env: 'DISK_SIZE', flag: 'disk-size', default: 64 * GiB, defaultText: '64G', parse: sizeParser(MiB, '1M'), group: 'Storage',
+    doc: 'size of a new disk; a larger value grows an existing disk, a smaller one is refused',
+  }),
+  diskFmt: option<(typeof DISK_FORMATS)[number]>({
+    env: 'DISK_FMT', flag: 'disk-fmt', default: 'qcow2', defaultText: 'qcow2', parse: enumParser(DISK_FORMATS), group: 'Storage',
+    doc: 'format of a newly created disk: qcow2 or raw',
+  }),
+  diskType: option<(typeof DISK_BUSES)[number]>({
+    env: 'DISK_TYPE', flag: 'disk-type', default: 'scsi', defaultText: 'scsi', parse: enumParser(DISK_BUSES), group: 'Storage',
+    doc: 'disk controller: scsi (virtio-scsi), blk (virtio-blk), sata (no drivers needed), nvme',
+  }),
+  kvm: option<boolean>({
+    env: 'KVM', flag: 'kvm', default: true, defaultText: 'Y', parse: parseBool, group: 'VM',
+    doc: 'N: run under TCG software emulation (slow)',
+  }),
+  bootMode: option<(typeof BOOT_MODES)[number]>({
+    env: 'BOOT_MODE', flag: 'boot-mode', default: undefined, defaultText: 'per media', parse: enumParser(BOOT_MODES), group: 'VM',
+    doc: 'firmware: uefi, secure (UEFI secure boot + TPM) or legacy (SeaBIOS)',
+  }),
+  network: option<(typeof NETWORK_MODES)[number]>({
+    env: 'NETWORK', flag: 'network', default: 'tap', defaultText: 'tap', parse: enumParser(NETWORK_MODES), group: 'Network',
+    doc: 'tap (bridge + tap + NAT; needs NET_ADMIN and /dev/net/tun), user (no privileges) or none',
+  }),
+  mac: option<string>({
+    env: 'MAC', flag: 'mac', default: undefined, defaultText: 'generated once, kept in windock.json', parse: parseMac, group: 'Network',
+    doc: "the guest NIC's MAC address",
+  }),
+  hostPorts: option<PortRule[]>({
+    env: 'HOST_PORTS', flag: 'host-ports', default: [], defaultText: '(none)', parse: parsePortList, group: 'Network',
+    doc: 'container ports that stay with the container instead of being forwarded to the guest (WEB_PORT always does)',
+  }),
+  userPorts: option<PortRule[]>({
+    env: 'USER_PORTS', flag: 'user-ports', default: [], defaultText: '(none)', parse: parsePortList, group: 'Network',
+    doc: 'with NETWORK=user: ports forwarded to the guest besides 3389 tcp+udp',
+  }),
+  webPort: option<number>({
+    env: 'WEB_PORT', flag: 'web-port', default: 8006, defaultText: '8006', parse: parsePort, group: 'Web',
+    doc: 'port of /health and the browser viewer',
+  }),
+  readyPort: option<number>({
+    env: 'READY_PORT', flag: 'ready-port', default: 3389, defaultText: '3389', parse: parsePort, group: 'Web',
+    doc: 'guest port whose answer makes /health/ready 200',
+  }),
+  webToken: option<string>({
+    env: 'WEB_TOKEN', flag: 'web-token', default: undefined, defaultText: 'random, kept in STORAGE', parse: parseText, group: 'Web', secret: true,
+    doc: 'access token of the browser viewer',
+  }),
+  webAuth: option<boolean>({
+    env: 'WEB_AUTH', flag: 'web-auth', default: true, defaultText: 'Y', parse: parseBool, group: 'Web',
+    doc: 'N: no token for the viewer (only behind your own authenticating proxy)',
+  }),
+  viewOnly: option<boolean>({
+    env: 'VIEW_ONLY', flag: 'view-only', default: false, defaultText: 'N', parse: parseBool, group: 'Web',
+    doc: 'Y: the viewer shows the screen but sends no input',
+  }),
+  shutdownTimeout: option<number>({
+    env: 'SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', default: 110, defaultText: '110',
+    parse: intParser(0, 86400, 'a whole number of seconds from 0 to 86400'), group: 'Supervisor',
+    doc: 'seconds the guest gets to power off after the ACPI power button',
+  }),
+  arguments: option<string[]>({
+    env: 'ARGUMENTS', flag: 'arguments', default: [], defaultText: '(none)', parse: parseWords, group: 'VM',
+    doc: 'extra QEMU arguments, appended (quotes group words; nothing is run by a shell)',
+  }),
+  debug: option<boolean>({
+    env: 'DEBUG', flag: 'debug', default: false, defaultText: 'N', parse: parseBool, group: 'Supervisor',
+    doc: 'Y: debug logs, including the guest serial console',
+  }),
+  logFormat: option<(typeof LOG_FORMATS)[number]>({
+    env: 'LOG_FORMAT', flag: 'log-format', default: undefined, defaultText: 'pretty on a TTY, else json', parse: enumParser(LOG_FORMATS), group: 'Supervisor',
+    doc: 'json or pretty',
+  }),
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+type ValueOf<O> = O extends Option<infer T> ? T : never;
+type HasDefault<O> = O extends { default: undefined } ? false : true;
+
+/** The resolved configuration: options with a default are always set, the others optional. */
+export type Config = {
+  -readonly [K in OptionName as HasDefault<(typeof OPTIONS)[K]> extends true ? K : never]: ValueOf<(typeof OPTIONS)[K]>;
+} & {
+  -readonly [K in OptionName as HasDefault<(typeof OPTIONS)[K]> extends true ? never : K]?: ValueOf<(typeof OPTIONS)[K]>;
+};

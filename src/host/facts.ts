@@ -1,0 +1,28 @@
+/**
+ * What windock knows about the host (the container) after the preflight probe. Pure data: the
+ * probe fills it, pure checks decide from it, nothing here touches the system.
+ */
+export interface KvmFacts {
+  /** /dev/kvm exists and is the KVM character device (10:232). */
+  present: boolean;
+  /** windock could open it read-write. */
+  usable: boolean;
+  /** Why not, in words, when not usable. */
+  problem: string | undefined;
+}
+
+export interface HostFacts {
+  kvm: KvmFacts;
+  /** "vmx" (Intel VT-x), "svm" (AMD-V), or none listed in /proc/cpuinfo. */
+  cpuVirtualization: 'vmx' | 'svm' | undefined;
+  tun: boolean;
+  vhostNet: boolean;
+  netAdmin: boolean;
+  ipForward: boolean;
+  iptablesBackend: 'nft' | 'legacy' | undefined;
+  /** Memory the container may use: the cgroup limit or MemAvailable, whichever is lower. */
+  memoryAvailableBytes: number;
+  cpusAvailable: number;
+  /** Helper programs found on PATH. */
+  programs: { passt: boolean; swtpm: boolean; dnsmasq: boolean };
+}

@@ -1,0 +1,97 @@
+/**
+import { randomUUID } from 'node:crypto';
+ * `STORAGE/windock.json`: the facts windock must remember across restarts (the guest's MAC, the
+ * media identity, the install state). Written atomically — temp file, fsync, rename, fsync of the
+ * directory — so that a power cut leaves either the old or the new file, never half of one.
+ */
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { AppError } from '../errors.js';
+
+export interface PersistedState {
+  /** Format version of this file. */
+  schema: 1;
+  mac?: string;
+  /** Identity of the media the disk was made from (path or URL, size, mtime or digest). */
+  media?: { source: string; kind: string; size?: number; mtimeMs?: number; sha256?: string };
+  /** Overlay setup: the base the system disk is layered on. */
+  base?: { path: string; size: number; mtimeMs: number };
+  install?: { mediaAttached: boolean; bootedFromDisk: boolean; completedAt?: string };
+  webToken?: string;
+  /** Room for later facts without a schema bump. */
+  [key: string]: unknown;
+}
+
+export const STATE_FILE = 'windock.json';
+
+export class StateFile {
+  readonly path: string;
+  #state: PersistedState | undefined;
+  /** Writes are serialized: two quick updates never interleave their temp files. */
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(storageDir: string) {
+    this.path = join(storageDir, STATE_FILE);
+  }
+
+  async read(): Promise<PersistedState> {
+    if (this.#state) return this.#state;
+    try {
+      const parsed = JSON.parse(await readFile(this.path, 'utf8')) as PersistedState;
+      if (typeof parsed !== 'object' || parsed === null || parsed.schema !== 1) {
+        throw new Error(`unknown schema ${JSON.stringify((parsed as { schema?: unknown })?.schema)}`);
+      }
+      this.#state = parsed;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#state = { schema: 1 };
+      } else {
+        // Never overwrite a file we cannot read: it may hold the only record of the install state.
+        throw new AppError('internal', `${this.path} cannot be read: ${(error as Error).message}`, {
+          hint: 'Fix or move the file away by hand; windock does not replace it on its own.',
+          cause: error,
+        });
+      }
+    }
+    return this.#state;
+  }
+
+  /** Applies `change` to the current state and persists the result atomically. */
+  async update(change: (state: PersistedState) => PersistedState | void): Promise<PersistedState> {
+    const run = async (): Promise<PersistedState> => {
+      const current = structuredClone(await this.read());
+      const next = change(current) ?? current;
+      await writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`);
+      this.#state = next;
+      return next;
+    };
+    const result = this.#chain.then(run);
+    this.#chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const temp = `${path}.${randomUUID()}.tmp`;
+  const file = await open(temp, 'wx', mode);
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await file.close();
+  await rename(temp, path);
+  // The rename itself is only durable once the directory entry is flushed.
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
