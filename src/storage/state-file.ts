@@ -1,9 +1,9 @@
 /**
-import { randomUUID } from 'node:crypto';
  * `STORAGE/windock.json`: the facts windock must remember across restarts (the guest's MAC, the
  * media identity, the install state). Written atomically — temp file, fsync, rename, fsync of the
  * directory — so that a power cut leaves either the old or the new file, never half of one.
  */
+import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../errors.js';
