@@ -158,6 +158,44 @@ export const OPTIONS = {
     env: 'LOG_FORMAT', flag: 'log-format', default: undefined, defaultText: 'pretty on a TTY, else json', parse: enumParser(LOG_FORMATS), group: 'Supervisor',
     doc: 'json or pretty',
   }),
+  // Windows unattended install (issue 7). Names follow dockur/windows; values are checked by
+  // src/windows/settings.ts, which knows Windows' rules for user and computer names.
+  username: option<string>({
+    env: 'USERNAME', flag: 'username', default: 'Docker', defaultText: 'Docker', parse: parseText, group: 'Windows',
+    doc: 'name of the Windows user account the unattended install creates',
+  }),
+  password: option<string>({
+    env: 'PASSWORD', flag: 'password', default: 'admin', defaultText: 'admin (a warning is logged)', parse: parseText, group: 'Windows', secret: true,
+    doc: 'password of that account (also the Administrator password)',
+  }),
+  language: option<string>({
+    env: 'LANGUAGE', flag: 'language', default: 'English', defaultText: 'English', parse: parseText, group: 'Windows',
+    doc: 'language of the Windows media and UI: a name such as "French" or a tag such as "fr-FR"',
+  }),
+  region: option<string>({
+    env: 'REGION', flag: 'region', default: undefined, defaultText: 'follows LANGUAGE', parse: parseText, group: 'Windows',
+    doc: 'regional format (locale) tag such as "en-GB"',
+  }),
+  keyboard: option<string>({
+    env: 'KEYBOARD', flag: 'keyboard', default: undefined, defaultText: 'follows LANGUAGE', parse: parseText, group: 'Windows',
+    doc: 'keyboard layout: a language tag such as "de-DE" or an input locale such as "0407:00000407"',
+  }),
+  edition: option<string>({
+    env: 'EDITION', flag: 'edition', default: undefined, defaultText: 'per VERSION', parse: parseText, group: 'Windows',
+    doc: 'edition to install from the media, e.g. "Pro", "Home", "Education", "Datacenter"',
+  }),
+  key: option<string>({
+    env: 'KEY', flag: 'product-key', default: undefined, defaultText: 'generic install key', parse: parseText, group: 'Windows', secret: true,
+    doc: 'product key used by Setup',
+  }),
+  computerName: option<string>({
+    env: 'COMPUTER_NAME', flag: 'computer-name', default: undefined, defaultText: 'chosen by Windows Setup', parse: parseText, group: 'Windows',
+    doc: 'the guest computer name (NetBIOS rules: up to 15 letters, digits or hyphens)',
+  }),
+  manual: option<boolean>({
+    env: 'MANUAL', flag: 'manual', default: false, defaultText: 'N', parse: parseBool, group: 'Windows',
+    doc: 'Y: no answer file; install Windows by hand in the viewer',
+  }),
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
