@@ -17,6 +17,8 @@ export interface PersistedState {
   /** Overlay setup: the base the system disk is layered on. */
   base?: { path: string; size: number; mtimeMs: number };
   install?: { mediaAttached: boolean; bootedFromDisk: boolean; completedAt?: string };
+  /** Firmware mode the system disk was set up with; kept for its life (BIOS and UEFI installs don't boot under each other). */
+  bootMode?: 'uefi' | 'secure' | 'legacy';
   webToken?: string;
   /** Room for later facts without a schema bump. */
   [key: string]: unknown;
