@@ -1,16 +1,33 @@
 /**
- * The storage stage of a run: makes STORAGE usable, finds or makes the system disk and its boot
- * media, chooses the firmware, and returns the drives for the VM spec. Decisions come from pure
- * functions (firmware.ts, later storage-plan.ts); this module observes and acts.
+ * The storage stage of a run: observe (STORAGE, the system disk, windock.json, the media), decide
+ * (`planStorage`, pure), act (qemu-img, downloads, box extraction), record (windock.json). Returns
+ * the drives and firmware for the VM spec.
  */
-import { stat } from 'node:fs/promises';
+import { link, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext } from '../context.js';
 import { AppError } from '../errors.js';
 import type { HostFacts } from '../host/facts.js';
-import type { DriveSpec, FirmwareSpec, ImageFormat } from '../qemu/vm-spec.js';
-import { chooseBootMode, DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
+import type { Logger } from '../log.js';
+import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
+import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
+import {
+  extractBox,
+  fileNameFromUrl,
+  identityOf,
+  isUrl,
+  looksLikeBox,
+  observeMedia,
+  publicUrl,
+  readPartitionScheme,
+  type MediaSource,
+} from './media.js';
+import { QemuImg } from './qemu-img.js';
+import type { PersistedState } from './state-file.js';
 import { ensureStorageDir } from './storage-dir.js';
+import { planStorage, type ObservedDisk, type ObservedMedia, type StorageAction, type StoragePlan } from './storage-plan.js';
+
+export type { MediaSource };
 
 export interface PreparedStorage {
   drives: DriveSpec[];
@@ -24,40 +41,60 @@ export interface PreparedStorage {
   markBootedFromDisk(): Promise<void>;
 }
 
-/** Where boot media comes from, once VERSION or BOOT has been resolved. */
-export type MediaSource =
-  | { kind: 'url'; url: string; /** expected SHA-256 (catalog value), lower-case hex */ sha256?: string; /** file name under STORAGE */ fileName?: string }
-  | { kind: 'path'; path: string };
-
 /**
  * Turns VERSION into media. The seam for the Windows catalog: the Windows layer passes its own
  * resolver (version key → ISO URL + digest); the default only accepts a URL.
  */
 export type ResolveVersionMedia = (version: string, ctx: RunContext) => Promise<MediaSource>;
 
+export interface DownloadRequest {
+  url: string;
+  dir: string;
+  fileName: string;
+  sha256: string | undefined;
+}
+
+/** Downloads into `dir/fileName` (verified, resumable) and returns the final path. */
+export type DownloadMedia = (ctx: RunContext, request: DownloadRequest) => Promise<string>;
+
 export interface StorageDeps {
   /** Directory holding the OVMF images (Debian: /usr/share/OVMF). */
   firmwareDir: string;
   resolveVersionMedia: ResolveVersionMedia;
+  download: DownloadMedia;
+  qemuImg: QemuImg;
 }
 
 export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) => {
-  if (/^https?:\/\//i.test(version)) return { kind: 'url', url: version };
+  if (isUrl(version)) return { kind: 'url', url: version };
   throw new AppError('media', `VERSION=${JSON.stringify(version)} needs the Windows download catalog, which this build does not have`, {
     hint: 'Set BOOT to the path or URL of an ISO or disk image, or VERSION to the URL of an ISO.',
     details: { version },
   });
 };
 
+const noDownloads: DownloadMedia = async (_ctx, request) => {
+  throw new AppError('media', `cannot download ${publicUrl(request.url)}: no downloader was given`);
+};
+
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
-  return { firmwareDir: DEFAULT_FIRMWARE_DIR, resolveVersionMedia: defaultResolveVersionMedia, ...overrides };
+  return {
+    firmwareDir: DEFAULT_FIRMWARE_DIR,
+    resolveVersionMedia: defaultResolveVersionMedia,
+    download: noDownloads,
+    qemuImg: new QemuImg(),
+    ...overrides,
+  };
 }
 
 /** The system disk's file names: the format is part of the name so that it is never guessed. */
-export const SYSTEM_DISK_FILES: readonly { file: string; format: ImageFormat }[] = [
+export const SYSTEM_DISK_FILES = [
   { file: 'data.qcow2', format: 'qcow2' },
   { file: 'data.img', format: 'raw' },
-];
+] as const;
+
+/** statfs(2) f_type of btrfs (linux/magic.h BTRFS_SUPER_MAGIC). */
+export const BTRFS_SUPER_MAGIC = 0x9123683e;
 
 export async function prepareStorage(
   ctx: RunContext,
@@ -66,51 +103,62 @@ export async function prepareStorage(
 ): Promise<PreparedStorage> {
   const log = ctx.log.child({ component: 'storage' });
   const storageDir = ctx.config.storage;
+  const scratchDir = join(ctx.config.runDir, 'storage');
   await ensureStorageDir(storageDir);
+  const fs = await statfs(storageDir);
+  const btrfs = fs.type === BTRFS_SUPER_MAGIC;
+  if (btrfs) {
+    log.warn(
+      { storage: storageDir },
+      'STORAGE is on btrfs: copy-on-write fragments disk images; new images are created with nocow (chattr +C)',
+    );
+  }
   const state = await ctx.state.read();
 
-  const existing = await findSystemDisk(storageDir, ctx.config.diskFmt);
-  if (!existing) {
-    // Media to install from: BOOT wins over VERSION. Local images, ISOs and downloads come next.
-    if (!ctx.config.boot) await deps.resolveVersionMedia(ctx.config.version, ctx);
-    throw new AppError('media', `no system disk in ${storageDir} and no way yet to make one from BOOT or VERSION`, {
-      hint: `Put an existing disk at ${join(storageDir, 'data.qcow2')} (or data.img when raw).`,
-      details: { storage: storageDir },
-    });
+  const disk = await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log);
+  let media: ObservedMedia | undefined;
+  if (!disk) {
+    media = await acquireMedia(ctx, deps, storageDir, scratchDir, log);
+  } else {
+    media = await observeAttachedIso(deps.qemuImg, state, storageDir, scratchDir, log);
+    if (ctx.config.boot && state.media && state.media.source !== sourceOf(ctx.config.boot)) {
+      log.warn(
+        { boot: sourceOf(ctx.config.boot), recorded: state.media.source },
+        'BOOT differs from the media the disk was made from; the existing disk is used, BOOT only makes a new one',
+      );
+    }
   }
-  if (existing.other) {
-    log.warn({ used: existing.path, ignored: existing.other }, 'two system disks found; using the one matching DISK_FMT');
-  }
-  log.info({ disk: existing.path, format: existing.format, reason: 'a system disk exists in STORAGE' }, 'reusing the system disk');
+  const baseDeclared = disk?.backingFile ? (state.base?.path ?? disk.backingFile) : undefined;
+  const plan = planStorage(ctx.config, {
+    storageDir,
+    disk,
+    state,
+    media,
+    base: baseDeclared ? await identityOf(baseDeclared) : undefined,
+    freeBytes: fs.bavail * fs.bsize,
+    btrfs,
+  });
+  for (const d of plan.decisions) log[d.level]({ ...d.details, reason: d.reason }, d.decision);
+  log.info({ mode: plan.bootMode.mode, reason: plan.bootMode.reason }, 'firmware chosen');
+  if (plan.bootMode.warning) log.warn({ mode: plan.bootMode.mode, recorded: state.bootMode }, plan.bootMode.warning);
 
-  const decision = chooseBootMode({ explicit: ctx.config.bootMode, recorded: state.bootMode, disk: 'existing' });
-  if (decision.warning) log.warn({ mode: decision.mode, recorded: state.bootMode }, decision.warning);
-  log.info({ mode: decision.mode, reason: decision.reason }, 'firmware chosen');
-  const firmware = await prepareFirmware(decision.mode, deps.firmwareDir, storageDir);
+  // Intent first: a crash after the disk was made must still find the install state recorded.
+  await recordPlan(ctx, plan);
+  const base = await applyActions(deps.qemuImg, plan.actions, ctx.signal, log);
+  // The base's identity, compared on every later start (a changed base corrupts the overlay). An
+  // overlay found without a record (made by hand, or a crash right after creation) is trusted on
+  // first use.
+  const recordBase = base ?? (disk?.backingFile && !state.base ? disk.backingFile : undefined);
+  if (recordBase) await recordBaseIdentity(ctx, recordBase);
+
+  const firmware = await prepareFirmware(plan.bootMode.mode, deps.firmwareDir, storageDir);
   if (firmware.varsCreated && firmware.spec.mode !== 'legacy') {
     log.info({ vars: firmware.spec.vars }, 'UEFI variable store created from the template');
   }
-  if (state.bootMode === undefined) {
-    await ctx.state.update((s) => {
-      s.bootMode = decision.mode;
-    });
-  }
-
-  const drives: DriveSpec[] = [
-    {
-      id: 'system',
-      path: existing.path,
-      format: existing.format,
-      media: 'disk',
-      bus: ctx.config.diskType,
-      readOnly: false,
-      bootIndex: 1,
-    },
-  ];
   return {
-    drives,
+    drives: plan.drives,
     firmware: firmware.spec,
-    systemDisk: existing.path,
+    systemDisk: plan.systemDisk.path,
     markBootedFromDisk: () => markBootedFromDisk(ctx),
   };
 }
@@ -128,29 +176,193 @@ export async function markBootedFromDisk(ctx: RunContext): Promise<void> {
   ctx.log.child({ component: 'storage' }).info('first boot from the system disk recorded; install media no longer boots first');
 }
 
-interface FoundDisk {
-  path: string;
-  format: ImageFormat;
-  /** A second system disk that was not chosen. */
-  other: string | undefined;
+function sourceOf(boot: string): string {
+  return isUrl(boot) ? publicUrl(boot) : boot;
 }
 
-async function findSystemDisk(storageDir: string, preferred: 'qcow2' | 'raw'): Promise<FoundDisk | undefined> {
-  const found: { path: string; format: ImageFormat }[] = [];
+async function observeSystemDisk(
+  qemuImg: QemuImg,
+  storageDir: string,
+  preferred: 'qcow2' | 'raw',
+  state: PersistedState,
+  scratchDir: string,
+  log: Logger,
+): Promise<ObservedDisk | undefined> {
+  const found: { path: string; format: 'qcow2' | 'raw' }[] = [];
   for (const candidate of SYSTEM_DISK_FILES) {
     const path = join(storageDir, candidate.file);
-    if (await isFile(path)) found.push({ path, format: candidate.format });
+    if ((await identityOf(path)) !== 'missing') found.push({ path, format: candidate.format });
   }
   const chosen = found.find((f) => f.format === preferred) ?? found[0];
   if (!chosen) return undefined;
-  return { ...chosen, other: found.find((f) => f !== chosen)?.path };
+  const other = found.find((f) => f !== chosen);
+  if (other) log.warn({ used: chosen.path, ignored: other.path }, 'two system disks found; using the one matching DISK_FMT');
+  // The format is given (-f), never probed: a raw disk whose guest wrote a qcow2 header into it
+  // must not be mistaken for a qcow2 (QEMU's warning on probing raw images).
+  const info = await qemuImg.info(chosen.path, chosen.format);
+  return {
+    path: chosen.path,
+    format: chosen.format,
+    virtualSize: info.virtualSize,
+    backingFile: info.fullBackingFile,
+    // Only needed to guess the firmware of a disk with no record.
+    partitionScheme:
+      state.bootMode === undefined ? await readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
+  };
 }
 
-async function isFile(path: string): Promise<boolean> {
+/** An install from an ISO still under way keeps its media attached across restarts. */
+async function observeAttachedIso(
+  qemuImg: QemuImg,
+  state: PersistedState,
+  storageDir: string,
+  scratchDir: string,
+  log: Logger,
+): Promise<ObservedMedia | undefined> {
+  if (!state.install?.mediaAttached || state.media?.kind !== 'iso' || !state.media.path) return undefined;
+  if ((await identityOf(state.media.path)) === 'missing') {
+    const level = state.install.bootedFromDisk ? 'info' : 'warn';
+    log[level]({ media: state.media.path }, 'the install ISO is gone; booting the disk without it');
+    return undefined;
+  }
+  return observeMedia(qemuImg, state.media.path, state.media.source, storageDir, scratchDir);
+}
+
+async function acquireMedia(
+  ctx: RunContext,
+  deps: StorageDeps,
+  storageDir: string,
+  scratchDir: string,
+  log: Logger,
+): Promise<ObservedMedia> {
+  const boot = ctx.config.boot;
+  const source: MediaSource = boot
+    ? isUrl(boot)
+      ? { kind: 'url', url: boot, sha256: ctx.config.bootSha256 }
+      : { kind: 'path', path: boot }
+    : await deps.resolveVersionMedia(ctx.config.version, ctx);
+  let path: string;
+  let shown: string;
+  if (source.kind === 'url') {
+    shown = publicUrl(source.url);
+    const fileName = source.fileName ?? fileNameFromUrl(source.url);
+    log.info({ url: shown, file: fileName, reason: boot ? 'BOOT is a URL' : 'VERSION names downloadable media' }, 'media comes from a download');
+    path = await deps.download(ctx, { url: source.url, dir: storageDir, fileName, sha256: source.sha256 });
+  } else {
+    shown = source.path;
+    path = source.path;
+    if ((await identityOf(path)) === 'missing') {
+      throw new AppError('media', `BOOT ${path} does not exist`, {
+        hint: 'Mount the image into the container (e.g. `-v ./image.qcow2:/boot.qcow2:ro`) and set BOOT to its path inside.',
+        details: { boot: path },
+      });
+    }
+  }
+  if (await looksLikeBox(path)) {
+    const extracted = await extractBox(path, storageDir, ctx.signal);
+    log.info({ box: shown, image: extracted, reason: 'a Vagrant box is a tar; its box.img becomes the base' }, 'box image ready');
+    const media = await observeMedia(deps.qemuImg, extracted, shown, storageDir, scratchDir);
+    return media;
+  }
+  return observeMedia(deps.qemuImg, path, shown, storageDir, scratchDir);
+}
+
+/**
+ * Applies the plan's actions in order. Every new file is made under a temporary name and renamed
+ * into place, so a crash mid-way never leaves a half-made disk under its real name (a leftover
+ * `*.part` of windock's own is overwritten by the next attempt). Returns the overlay's base.
+ */
+async function applyActions(
+  qemuImg: QemuImg,
+  actions: StorageAction[],
+  signal: AbortSignal,
+  log: Logger,
+): Promise<string | undefined> {
+  let overlayBase: string | undefined;
+  for (const action of actions) {
+    const started = Date.now();
+    switch (action.kind) {
+      case 'convert-base':
+        await intoPlace(action.target, (temp) =>
+          qemuImg.convert({ path: action.source, format: action.sourceFormat }, { path: temp, format: 'qcow2' }, { signal }),
+        );
+        break;
+      case 'copy':
+        await intoPlace(action.target, (temp) =>
+          qemuImg.convert(
+            { path: action.source, format: action.sourceFormat },
+            { path: temp, format: action.format, nocow: action.nocow },
+            { signal },
+          ),
+        );
+        break;
+      case 'create-overlay': {
+        const backing = { path: action.base, format: action.baseFormat };
+        await intoPlace(action.target, async (temp) => {
+          await qemuImg.create({ path: temp, format: 'qcow2', backing, size: action.size, nocow: action.nocow }, { signal });
+          // Check what qemu-img wrote: the overlay must name this very base, by absolute path.
+          const info = await qemuImg.info(temp, 'qcow2');
+          if (info.fullBackingFile !== action.base || info.backingFormat !== action.baseFormat) {
+            throw new AppError('internal', `the overlay ${temp} names ${info.fullBackingFile} as its base, expected ${action.base}`);
+          }
+        });
+        overlayBase = action.base;
+        break;
+      }
+      case 'create-empty':
+        await intoPlace(action.target, (temp) =>
+          qemuImg.create({ path: temp, format: action.format, size: action.size, nocow: action.nocow }, { signal }),
+        );
+        break;
+      case 'resize':
+        await qemuImg.resize(action.target, action.format, action.to, { signal });
+        log.warn(
+          { disk: action.target, from: action.from, to: action.to },
+          'disk grown: extend the partition inside the guest to use the new space (Windows: Disk Management → Extend Volume)',
+        );
+        break;
+    }
+    log.info({ action: action.kind, target: action.target, ms: Date.now() - started }, 'storage action done');
+  }
+  return overlayBase;
+}
+
+async function intoPlace(target: string, make: (temp: string) => Promise<void>): Promise<void> {
+  if ((await identityOf(target)) !== 'missing') {
+    // The plan only creates files that do not exist; finding one here means another process made
+    // it meanwhile. Never replace it.
+    throw new AppError('internal', `${target} appeared while windock was about to create it; it is left as it is`);
+  }
+  const temp = `${target}.part`;
+  await unlink(temp).catch(() => undefined);
   try {
-    return (await stat(path)).isFile();
+    await make(temp);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    await unlink(temp).catch(() => undefined);
     throw error;
   }
+  // link(2) fails with EEXIST instead of replacing: a file that appeared meanwhile is kept.
+  try {
+    await link(temp, target);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
+  const record = plan.record;
+  if (!record.media && !record.install && !record.bootMode) return;
+  await ctx.state.update((s) => {
+    if (record.media) s.media = record.media;
+    if (record.install) s.install = record.install;
+    if (record.bootMode) s.bootMode = record.bootMode;
+  });
+}
+
+async function recordBaseIdentity(ctx: RunContext, path: string): Promise<void> {
+  const identity = await identityOf(path);
+  if (identity === 'missing') return;
+  await ctx.state.update((s) => {
+    s.base = { path, size: identity.size, mtimeMs: identity.mtimeMs };
+  });
 }

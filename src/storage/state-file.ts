@@ -13,7 +13,7 @@ export interface PersistedState {
   schema: 1;
   mac?: string;
   /** Identity of the media the disk was made from (path or URL, size, mtime or digest). */
-  media?: { source: string; kind: string; size?: number; mtimeMs?: number; sha256?: string };
+  media?: { source: string; kind: string; size?: number; mtimeMs?: number; sha256?: string; /** local file (a download lands in STORAGE) */ path?: string };
   /** Overlay setup: the base the system disk is layered on. */
   base?: { path: string; size: number; mtimeMs: number };
   install?: { mediaAttached: boolean; bootedFromDisk: boolean; completedAt?: string };

@@ -2,6 +2,8 @@
  * A real RunContext for storage tests: a parsed config over a temp STORAGE, a logger whose lines
  * are kept for assertions, a real StatusStore and StateFile.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { RunContext } from '../../../src/context.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
@@ -16,7 +18,7 @@ export interface TestContext extends RunContext {
 }
 
 export function makeContext(env: Record<string, string>): TestContext {
-  const config = resolveConfig({ KVM: 'N', ...env });
+  const config = resolveConfig({ KVM: 'N', RUN_DIR: join(tmpdir(), 'windock-test-run'), ...env });
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {

@@ -1,0 +1,185 @@
+/**
+ * Boot media as local files: where BOOT/VERSION point, a Vagrant box unpacked once, and what a
+ * file is (ISO or disk image, which format, which partition scheme). Adapters: they read files
+ * and run qemu-img/tar; the decisions stay in storage-plan.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { AppError } from '../errors.js';
+import { isIso9660, ISO9660_MAGIC_OFFSET, partitionScheme, type PartitionScheme } from './partition.js';
+import type { QemuImg } from './qemu-img.js';
+import { convertedBaseName, type FileIdentity, type ObservedMedia } from './storage-plan.js';
+
+export type MediaSource =
+  | {
+      kind: 'url';
+      url: string;
+      /** Expected SHA-256 (lower-case hex): BOOT_SHA256 or a catalog value. */
+      sha256?: string | undefined;
+      /** File name under STORAGE; derived from the URL when absent. */
+      fileName?: string | undefined;
+    }
+  | { kind: 'path'; path: string };
+
+export function isUrl(text: string): boolean {
+  return /^https?:\/\//i.test(text);
+}
+
+/** The URL as it may be shown and recorded: no user info, no query, no fragment (tokens live there). */
+export function publicUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** `https://host/path/Win11_x64.iso?token=...` → `Win11_x64.iso`; safe as a single file name. */
+export function fileNameFromUrl(url: string): string {
+  let name = '';
+  try {
+    name = decodeURIComponent(basename(new URL(url).pathname));
+  } catch {
+    name = '';
+  }
+  name = name.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^\.+/, '');
+  return name === '' ? 'download.bin' : name;
+}
+
+export async function identityOf(path: string): Promise<FileIdentity | 'missing'> {
+  try {
+    const info = await stat(path);
+    return { size: info.size, mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+}
+
+async function readAt(path: string, position: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A Vagrant box is a tar (usually gzip-compressed): gzip magic 1f 8b, or "ustar" at byte 257. */
+export async function looksLikeBox(path: string): Promise<boolean> {
+  if (/\.box$/i.test(path)) return true;
+  const head = await readAt(path, 0, 262);
+  return (head[0] === 0x1f && head[1] === 0x8b) || head.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+/**
+ * Unpacks `box.img` of a libvirt Vagrant box into STORAGE once (vagrant-libvirt's box format:
+ * metadata.json + Vagrantfile + box.img). Extracted into a private directory and renamed into
+ * place, so an interrupted extraction never leaves a half image under the final name. `-S`
+ * (sparse) keeps holes; GNU tar detects the compression itself.
+ */
+export async function extractBox(boxPath: string, storageDir: string, signal?: AbortSignal): Promise<string> {
+  const target = join(storageDir, `${basename(boxPath).replace(/\.box$/i, '')}.box.img`);
+  if ((await identityOf(target)) !== 'missing') return target;
+  const work = join(storageDir, `.extract-${randomUUID()}`);
+  await mkdir(work);
+  try {
+    const result = await execa(
+      'tar',
+      ['-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'],
+      { reject: false, cancelSignal: signal, stdin: 'ignore' },
+    );
+    if (result.failed) {
+      throw new AppError('media', `BOOT ${boxPath} is not a Vagrant box holding box.img: ${String(result.stderr || result.shortMessage).trim()}`, {
+        hint: 'A libvirt Vagrant box is a tar archive with box.img and metadata.json.',
+      });
+    }
+    const found = await findFile(work, 'box.img');
+    if (!found) throw new AppError('media', `BOOT ${boxPath} holds no box.img`);
+    await rename(found, target);
+    return target;
+  } finally {
+    await removeTree(work);
+  }
+}
+
+async function findFile(dir: string, name: string): Promise<string | undefined> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isFile() && entry.name === name) return path;
+    if (entry.isDirectory()) {
+      const found = await findFile(path, name);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Removes windock's own scratch directory (never anything the user put in STORAGE). */
+async function removeTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await removeTree(path);
+    else await unlink(path).catch(() => undefined);
+  }
+  await rmdir(dir).catch(() => undefined);
+}
+
+export async function readPartitionScheme(
+  qemuImg: QemuImg,
+  path: string,
+  format: string,
+  scratchDir: string,
+): Promise<PartitionScheme | undefined> {
+  const scratch = join(scratchDir, `sectors-${randomUUID()}.raw`);
+  try {
+    await mkdir(scratchDir, { recursive: true });
+    await qemuImg.readSectors(path, format, 2, scratch);
+    return partitionScheme(await readAt(scratch, 0, 1024));
+  } catch {
+    // A guess only: an unreadable table leaves the decision to the defaults.
+    return undefined;
+  } finally {
+    await unlink(scratch).catch(() => undefined);
+  }
+}
+
+/** What a local media file is. `source` is what the user named, for windock.json and the logs. */
+export async function observeMedia(
+  qemuImg: QemuImg,
+  path: string,
+  source: string,
+  storageDir: string,
+  scratchDir: string,
+): Promise<ObservedMedia> {
+  const absolute = resolve(path);
+  const identity = await identityOf(absolute);
+  if (identity === 'missing') {
+    throw new AppError('media', `BOOT ${source} does not exist`, {
+      hint: 'Mount the image into the container and set BOOT to its path inside the container.',
+      details: { boot: source },
+    });
+  }
+  if (isIso9660(await readAt(absolute, ISO9660_MAGIC_OFFSET, 5))) {
+    return { kind: 'iso', path: absolute, source, identity };
+  }
+  const info = await qemuImg.info(absolute);
+  const convertedPath = join(storageDir, convertedBaseName(absolute));
+  const converted = (await identityOf(convertedPath)) === 'missing' ? undefined : await qemuImg.info(convertedPath, 'qcow2');
+  return {
+    kind: 'disk',
+    path: absolute,
+    source,
+    format: info.format,
+    virtualSize: info.virtualSize,
+    identity,
+    partitionScheme: await readPartitionScheme(qemuImg, absolute, info.format, scratchDir),
+    converted: converted ? { path: convertedPath, virtualSize: converted.virtualSize } : undefined,
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The `qemu-img` adapter: every call is an argv array through execa (never a shell), with a
+ * deadline-free but abortable run (conversions of large images legitimately take minutes; the
+ * run's AbortSignal ends them). Failures become AppError('media') carrying qemu-img's own words.
+ *
+ * Reference: qemu-img(1), https://www.qemu.org/docs/master/tools/qemu-img.html
+ */
+import { execa } from 'execa';
+import { AppError } from '../errors.js';
+
+export interface ImageInfo {
+  /** qemu-img's format name: qcow2, raw, vmdk, vpc (VHD), vhdx, ... */
+  format: string;
+  virtualSize: number;
+  /** Bytes allocated on the host. */
+  actualSize: number | undefined;
+  /** The backing file as written in the image header (may be relative). */
+  backingFile: string | undefined;
+  /** The backing file resolved against the image's directory. */
+  fullBackingFile: string | undefined;
+  backingFormat: string | undefined;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** Runs qemu-img with argv; resolves with stdout, rejects with an error carrying stderr. */
+export type QemuImgRun = (args: string[], options: RunOptions) => Promise<string>;
+
+export function execaQemuImg(binary = 'qemu-img'): QemuImgRun {
+  return async (args, options) => {
+    const result = await execa(binary, args, {
+      cancelSignal: options.signal,
+      reject: false,
+      stdin: 'ignore',
+      stripFinalNewline: true,
+    });
+    if (result.failed) {
+      const reason = result.isCanceled ? 'aborted' : String(result.stderr || result.shortMessage).trim();
+      throw new QemuImgError(args, reason, result.exitCode);
+    }
+    return result.stdout;
+  };
+}
+
+export class QemuImgError extends Error {
+  override readonly name = 'QemuImgError';
+  constructor(
+    readonly args: string[],
+    readonly reason: string,
+    readonly exitCode: number | undefined,
+  ) {
+    super(`qemu-img ${args[0] ?? ''} failed: ${reason}`);
+  }
+}
+
+export interface CreateOptions {
+  path: string;
+  format: 'qcow2' | 'raw';
+  /** Bytes; optional for an overlay (it inherits the base's size). */
+  size?: number;
+  backing?: { path: string; format: string };
+  /** btrfs: create the file with copy-on-write disabled (qemu-img's `nocow` creation option). */
+  nocow?: boolean;
+}
+
+export class QemuImg {
+  readonly #run: QemuImgRun;
+
+  constructor(run: QemuImgRun = execaQemuImg()) {
+    this.#run = run;
+  }
+
+  /**
+   * `qemu-img info --output=json`. `-U` (force share) reads an image that a running QEMU holds,
+   * e.g. a golden base that other containers use right now. `format` skips format probing where
+   * the format is known (QEMU warns that probing raw images is unsafe).
+   */
+  async info(path: string, format?: string, options: RunOptions = {}): Promise<ImageInfo> {
+    const args = ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path];
+    const raw = await this.#call(args, options, `cannot read the disk image ${path}`);
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(raw) as Record<string, unknown>;
+    } catch (error) {
+      throw new AppError('media', `qemu-img info ${path} printed no JSON`, { cause: error });
+    }
+    return {
+      format: String(parsed['format']),
+      virtualSize: Number(parsed['virtual-size']),
+      actualSize: typeof parsed['actual-size'] === 'number' ? parsed['actual-size'] : undefined,
+      backingFile: optionalString(parsed['backing-filename']),
+      fullBackingFile: optionalString(parsed['full-backing-filename']),
+      backingFormat: optionalString(parsed['backing-filename-format']),
+    };
+  }
+
+  /** `qemu-img create`; with `backing` an overlay (`-b base -F fmt`, the format always given). */
+  async create(options: CreateOptions, run: RunOptions = {}): Promise<void> {
+    await this.#call(createArgs(options), run, `cannot create the disk image ${options.path}`);
+  }
+
+  /** Grows an image to `size` bytes. Never used to shrink (the plan refuses that earlier). */
+  async resize(path: string, format: string, size: number, options: RunOptions = {}): Promise<void> {
+    await this.#call(['resize', '-f', format, path, String(size)], options, `cannot grow the disk image ${path}`);
+  }
+
+  /** Full copy into a new image; sparse (zeroes are not written) as qemu-img does by default. */
+  async convert(
+    source: { path: string; format: string },
+    target: { path: string; format: 'qcow2' | 'raw'; nocow?: boolean },
+    options: RunOptions = {},
+  ): Promise<void> {
+    await this.#call(convertArgs(source, target), options, `cannot convert ${source.path} to ${target.format}`);
+  }
+
+  /** `qemu-img check`: consistency of a qcow2 image (read-only, reports without repairing). */
+  async check(path: string, format: string, options: RunOptions = {}): Promise<{ ok: boolean; output: string }> {
+    try {
+      const output = await this.#run(['check', '-U', '-f', format, path], options);
+      return { ok: true, output };
+    } catch (error) {
+      if (error instanceof QemuImgError) return { ok: false, output: error.reason };
+      throw error;
+    }
+  }
+
+  /** Copies the first `count` 512-byte sectors of an image, as raw bytes, into `target`. */
+  async readSectors(path: string, format: string, count: number, target: string, options: RunOptions = {}): Promise<void> {
+    await this.#call(
+      ['dd', '-U', '-f', format, '-O', 'raw', 'bs=512', `count=${count}`, `if=${path}`, `of=${target}`],
+      options,
+      `cannot read the first sectors of ${path}`,
+    );
+  }
+
+  async #call(args: string[], options: RunOptions, what: string): Promise<string> {
+    try {
+      return await this.#run(args, options);
+    } catch (error) {
+      const reason = error instanceof QemuImgError ? error.reason : (error as Error).message;
+      throw new AppError('media', `${what}: ${reason}`, {
+        hint: 'Check that the file is a disk image qemu-img can read and that STORAGE has free space.',
+        cause: error,
+        details: { argv: ['qemu-img', ...args] },
+      });
+    }
+  }
+}
+
+export function createArgs(options: CreateOptions): string[] {
+  const args = ['create', '-q', '-f', options.format];
+  if (options.backing) args.push('-b', options.backing.path, '-F', options.backing.format);
+  if (options.nocow) args.push('-o', 'nocow=on');
+  args.push(options.path);
+  if (options.size !== undefined) args.push(String(options.size));
+  return args;
+}
+
+export function convertArgs(
+  source: { path: string; format: string },
+  target: { path: string; format: 'qcow2' | 'raw'; nocow?: boolean },
+): string[] {
+  // -U: the source may be a base in use by other containers; it is only read.
+  const args = ['convert', '-U', '-f', source.format, '-O', target.format];
+  if (target.nocow) args.push('-o', 'nocow=on');
+  args.push(source.path, target.path);
+  return args;
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
