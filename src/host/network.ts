@@ -1,0 +1,332 @@
+/**
+ * Builds the guest's network for the configured NETWORK mode and returns what QEMU needs (the
+ * NetworkSpec) plus a handle that takes it all down again.
+ *
+ * - tap: bridge + persistent tap (netlink.ts), dnsmasq with one fixed lease (dhcp.ts), iptables
+ *   DNAT/MASQUERADE (firewall.ts). A start first removes what a crashed run left behind.
+ * - user: passt when installed and QEMU has `-netdev stream` (QEMU 7.2+), else QEMU's own slirp
+ *   with host forwards. Needs no privileges.
+ * - none: no NIC.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/options.js';
+import type { PortRule } from '../config/parsers.js';
+import type { Resource, RunContext } from '../context.js';
+import { AppError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
+import { readUpstreamDns, startDnsmasq } from './dhcp.js';
+import type { HostFacts } from './facts.js';
+import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
+import { startHelper, type HelperProcess } from './helper-process.js';
+import { openLinkOps, type LinkOps } from './netlink.js';
+import { BRIDGE_NAME, chooseMac, findUplink, planNetwork, TAP_NAME, type NetworkPlan } from './network-plan.js';
+import { realRun, type RunProgram } from './probe.js';
+
+export interface NetworkSession extends Resource {
+  spec: NetworkSpec;
+  /** The guest's IPv4 address as the container sees it (the fixed DHCP lease for tap). */
+  guestAddress: string | undefined;
+  /** Where to probe for /health/ready: the guest directly (tap) or the forwarded port on loopback (user). */
+  readiness: { host: string; port: number } | undefined;
+  /** The tap plan, for NETWORK=tap (tests and /health details). */
+  plan?: NetworkPlan;
+  /** Called by the supervisor once QEMU runs. Unused today: the tap is a bridge port before QEMU starts. */
+  afterQemuStart?(): Promise<void>;
+  /** Resolves when a helper (dnsmasq, passt) exits unexpectedly; the supervisor races it. */
+  died?: Promise<Error>;
+}
+
+export interface NetworkDeps {
+  run: RunProgram;
+  procDir: string;
+  resolvConf: string;
+  openLinks(run: RunProgram): LinkOps;
+  firewall(run: RunProgram): Firewall;
+  random(bytes: number): Uint8Array;
+  programs: { dnsmasq: string; passt: string; qemu: string };
+}
+
+export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): NetworkDeps {
+  return {
+    run: realRun,
+    procDir: '/proc',
+    resolvConf: '/etc/resolv.conf',
+    openLinks: openLinkOps,
+    firewall: (run) => iptablesFirewall(run),
+    random: (n) => randomBytes(n),
+    programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64' },
+    ...overrides,
+  };
+}
+
+/** The RDP port: the one users publish (`-p 3389:3389/tcp -p 3389:3389/udp`). */
+export const RDP_PORT = 3389;
+const NIC_MODEL: NicModel = 'virtio-net-pci';
+/** QEMU's slirp puts the first guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
+export const SLIRP_GUEST_ADDRESS = '10.0.2.15';
+
+export async function startNetwork(
+  ctx: RunContext,
+  host: HostFacts,
+  deps: NetworkDeps = defaultNetworkDeps(),
+): Promise<NetworkSession> {
+  const log = ctx.log.child({ component: 'network' });
+  switch (ctx.config.network) {
+    case 'none':
+      return { name: 'network', spec: { mode: 'none' }, guestAddress: undefined, readiness: undefined, close: async () => {} };
+    case 'user':
+      return startUserNetwork(ctx, host, deps, log);
+    case 'tap':
+      return startTapNetwork(ctx, host, deps, log);
+  }
+}
+
+/** The MAC setting, else the one in windock.json, else a new one persisted there. */
+export async function resolveGuestMac(ctx: RunContext, random: (n: number) => Uint8Array): Promise<string> {
+  const state = await ctx.state.read();
+  const mac = chooseMac(ctx.config.mac, state.mac, random(5));
+  if (!ctx.config.mac && state.mac !== mac) {
+    await ctx.state.update((s) => {
+      s.mac = mac;
+    });
+  }
+  return mac;
+}
+
+// ---------------------------------------------------------------------------------------------
+// NETWORK=tap
+
+async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDeps, log: Logger): Promise<NetworkSession> {
+  const { config } = ctx;
+  await removeTapLeftovers(deps, config.runDir, log);
+  const mac = await resolveGuestMac(ctx, deps.random);
+
+  const links = deps.openLinks(deps.run);
+  const firewall = deps.firewall(deps.run);
+  let dnsmasq: HelperProcess | undefined;
+  let closed = false;
+  const teardown = async () => {
+    if (closed) return;
+    closed = true;
+    await dnsmasq?.stop().catch((e: unknown) => log.warn({ err: e }, 'could not stop dnsmasq'));
+    await removeTapNetwork(deps, log);
+  };
+
+  try {
+    const plan = planNetwork(config, host, await links.inventory(), mac);
+    log.info(
+      { uplink: plan.uplink, bridge: plan.bridge, tap: plan.tap, subnet: `${plan.subnet.network}/${plan.subnet.prefixLength}`, guest: plan.guestAddress, mac },
+      'building the guest network',
+    );
+    await links.createBridge(plan.bridge);
+    await links.addAddress(plan.bridge, plan.bridgeAddress, plan.subnet.prefixLength);
+    await links.setUp(plan.bridge);
+    await links.createTap(plan.tap);
+    await links.setMaster(plan.tap, plan.bridge);
+    await links.setUp(plan.tap);
+
+    await firewall.apply(
+      buildFirewallRules({ plan, webPort: config.webPort, hostPorts: config.hostPorts, id: plan.bridge }),
+    );
+
+    await mkdir(config.runDir, { recursive: true, mode: 0o700 });
+    const upstream = await readUpstreamDns(deps.resolvConf, [plan.bridgeAddress]);
+    dnsmasq = await startDnsmasq(
+      { plan, runDir: config.runDir, upstream, debug: config.debug },
+      log,
+      { program: deps.programs.dnsmasq, signal: ctx.signal },
+    );
+    ctx.status.update({ guestAddress: plan.guestAddress });
+    return {
+      name: 'network',
+      spec: { mode: 'tap', ifname: plan.tap, mac, model: plan.model, vhost: plan.vhost },
+      guestAddress: plan.guestAddress,
+      readiness: { host: plan.guestAddress, port: config.readyPort },
+      plan,
+      died: dnsmasq.died,
+      close: teardown,
+    };
+  } catch (error) {
+    await teardown();
+    if (error instanceof AppError) throw error;
+    throw new AppError('host', `could not build the guest network (NETWORK=tap): ${errorMessage(error)}`, {
+      hint: 'NETWORK=tap needs NET_ADMIN and /dev/net/tun (docker run --cap-add NET_ADMIN --device /dev/net/tun), or set NETWORK=user.',
+      cause: error,
+    });
+  } finally {
+    links.close();
+  }
+}
+
+/** Everything a tap run creates, removed whether or not this process created it. Never throws. */
+async function removeTapNetwork(deps: NetworkDeps, log: Logger): Promise<void> {
+  try {
+    await deps.firewall(deps.run).removeAll();
+  } catch (error) {
+    log.warn({ err: error }, 'could not remove the windock iptables rules');
+  }
+  let links: LinkOps | undefined;
+  try {
+    links = deps.openLinks(deps.run);
+    for (const name of [TAP_NAME, BRIDGE_NAME]) await links.deleteLink(name);
+  } catch (error) {
+    log.warn({ err: error }, 'could not remove the windock bridge and tap');
+  } finally {
+    links?.close();
+  }
+}
+
+/**
+ * A run after a crash (kill -9) finds the previous run's rules, links and dnsmasq still there.
+ * There are no pid files: a stale dnsmasq is recognized by its argv (our bridge and lease file)
+ * and by living in this network namespace (another container's dnsmasq has the same argv).
+ */
+async function removeTapLeftovers(deps: NetworkDeps, runDir: string, log: Logger): Promise<void> {
+  for (const pid of await findStaleDnsmasq(deps.procDir, runDir)) {
+    log.warn({ pid }, 'stopping the dnsmasq a previous run left');
+    await deps.run('kill', ['-KILL', String(pid)]);
+  }
+  await removeTapNetwork(deps, log);
+  await rm(join(runDir, 'dnsmasq.leases'), { force: true }).catch(() => undefined);
+}
+
+export async function findStaleDnsmasq(procDir: string, runDir: string): Promise<number[]> {
+  const ownNet = await readlink(join(procDir, 'self', 'ns', 'net')).catch(() => undefined);
+  const found: number[] = [];
+  for (const entry of await readdir(procDir).catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = (await readFile(join(procDir, entry, 'cmdline'), 'utf8')).split('\0');
+      if (!argv[0]?.endsWith('dnsmasq')) continue;
+      if (!argv.includes(`--interface=${BRIDGE_NAME}`) || !argv.includes(`--dhcp-leasefile=${join(runDir, 'dnsmasq.leases')}`)) continue;
+      const net = await readlink(join(procDir, entry, 'ns', 'net'));
+      if (ownNet !== undefined && net === ownNet) found.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// NETWORK=user
+
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  hostPort: number;
+  guestPort: number;
+}
+
+/** 3389 tcp+udp plus USER_PORTS, one forward per port and protocol, without duplicates. */
+export function userForwards(config: Pick<Config, 'userPorts' | 'webPort'>): PortForward[] {
+  const rules: PortRule[] = [{ from: RDP_PORT, to: RDP_PORT, protocol: 'both' }, ...config.userPorts];
+  const seen = new Set<string>();
+  const forwards: PortForward[] = [];
+  for (const rule of rules) {
+    for (let port = rule.from; port <= rule.to; port++) {
+      if (port === config.webPort) {
+        throw new AppError('config', `USER_PORTS must not include WEB_PORT ${config.webPort}: that port is windock's own`, {
+          hint: 'Remove it from USER_PORTS, or move WEB_PORT elsewhere.',
+          details: { variable: 'USER_PORTS', webPort: config.webPort },
+        });
+      }
+      for (const protocol of rule.protocol === 'both' ? (['tcp', 'udp'] as const) : [rule.protocol]) {
+        const key = `${protocol}/${port}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        forwards.push({ protocol, hostPort: port, guestPort: port });
+      }
+    }
+  }
+  return forwards;
+}
+
+/** passt's `-t`/`-u` port specs ("3389,5900"): same port on both sides. */
+export function buildPasstArgs(socket: string, forwards: PortForward[]): string[] {
+  const ports = (protocol: 'tcp' | 'udp') => forwards.filter((f) => f.protocol === protocol).map((f) => String(f.hostPort));
+  const tcp = ports('tcp');
+  const udp = ports('udp');
+  return [
+    '--foreground',
+    '--stderr',
+    '--socket',
+    socket,
+    ...(tcp.length ? ['-t', tcp.join(',')] : ['-t', 'none']),
+    ...(udp.length ? ['-u', udp.join(',')] : ['-u', 'none']),
+  ];
+}
+
+/** passt logs "UNIX domain socket bound at <path>" once QEMU may connect (passt tap.c). */
+const PASST_READY = /UNIX domain socket bound at/;
+
+async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDeps, log: Logger): Promise<NetworkSession> {
+  const { config } = ctx;
+  const forwards = userForwards(config);
+  const mac = await resolveGuestMac(ctx, deps.random);
+  const readiness = { host: '127.0.0.1', port: config.readyPort };
+
+  if (host.programs.passt && (await qemuHasNetdevStream(deps))) {
+    await mkdir(config.runDir, { recursive: true, mode: 0o700 });
+    const socket = join(config.runDir, 'passt.sock');
+    await rm(socket, { force: true });
+    const passt = startHelper('passt', deps.programs.passt, buildPasstArgs(socket, forwards), log);
+    try {
+      await passt.waitForLine(PASST_READY, 10_000, ctx.signal);
+      await stat(socket);
+      const uplinkAddress = await containerAddress(deps);
+      log.info({ socket, forwards: forwards.length }, 'user networking through passt');
+      ctx.status.update({ guestAddress: uplinkAddress });
+      return {
+        name: 'network',
+        spec: { mode: 'passt', mac, model: NIC_MODEL, socket },
+        // passt gives the guest the container's own address (passt(1), "--address" default).
+        guestAddress: uplinkAddress,
+        readiness,
+        died: passt.died,
+        close: async () => {
+          await passt.stop();
+          await rm(socket, { force: true });
+        },
+      };
+    } catch (error) {
+      await passt.stop(1_000);
+      log.warn({ err: error, output: passt.recentOutput() }, 'passt did not start, falling back to QEMU user networking');
+    }
+  }
+  log.info({ forwards: forwards.length }, 'user networking through QEMU slirp');
+  ctx.status.update({ guestAddress: SLIRP_GUEST_ADDRESS });
+  return {
+    name: 'network',
+    spec: { mode: 'user', mac, model: NIC_MODEL, forwards },
+    guestAddress: SLIRP_GUEST_ADDRESS,
+    readiness,
+    close: async () => {},
+  };
+}
+
+/** `-netdev stream` arrived in QEMU 7.2; `-netdev help` lists the backends this binary has. */
+async function qemuHasNetdevStream(deps: NetworkDeps): Promise<boolean> {
+  try {
+    const result = await deps.run(deps.programs.qemu, ['-netdev', 'help']);
+    return result.exitCode === 0 && /^stream$/m.test(result.stdout);
+  } catch {
+    return false;
+  }
+}
+
+async function containerAddress(deps: NetworkDeps): Promise<string | undefined> {
+  let links: LinkOps | undefined;
+  try {
+    links = deps.openLinks(deps.run);
+    const inventory = await links.inventory();
+    const uplink = findUplink(inventory);
+    return inventory.addresses.find((a) => a.dev === uplink)?.address;
+  } catch {
+    return undefined;
+  } finally {
+    links?.close();
+  }
+}
