@@ -1,0 +1,130 @@
+/**
+ * The real download-link code against a loopback server replaying Microsoft's recorded answers
+ * (test/fixtures/microsoft): the consumer flow, the Evaluation Center, and the IP-ban refusal.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { CATALOG, resolveVersion } from '../../src/windows/catalog.js';
+import { resolveLanguage } from '../../src/windows/languages.js';
+import {
+  ConsumerDownloadClient,
+  EvalCenterClient,
+  MicrosoftBlockedError,
+  resolveWindowsMedia,
+} from '../../src/windows/microsoft-download.js';
+import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
+
+let server: ReplayServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const signal = () => new AbortController().signal;
+
+function clients(s: ReplayServer) {
+  const options = { endpoints: s.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555', now: () => 1_700_000_000_000 };
+  return { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) };
+}
+
+describe('Microsoft consumer download flow (replayed)', () => {
+  it('walks page → session → handshake → SKU list → x64 link, for the chosen language', async () => {
+    server = await startMicrosoftReplay('ok');
+    const target = await clients(server).consumer.getLink('windows11', resolveLanguage('French'), signal());
+    expect(target.route).toBe('consumer');
+    expect(target.fileName).toBe('Win11_24H2_French_x64.iso');
+    expect(target.url.startsWith(`${server.base}/dl/Win11_24H2_French_x64.iso?t=`)).toBe(true);
+    const paths = server.requests.map((r) => new URL(r.url, server!.base).pathname);
+    expect(paths).toEqual([
+      '/www/en-us/software-download/windows11',
+      '/vlscppe/tags',
+      '/ovdf/mdt.js',
+      '/ovdf/',
+      '/www/software-download-connector/api/getskuinformationbyproductedition',
+      '/www/software-download-connector/api/GetProductDownloadLinksBySku',
+    ]);
+    const linkRequest = server.requests.at(-1)!;
+    expect(linkRequest.referer).toBe(`${server.endpoints.www}/software-download/windows11`);
+    expect(new URL(linkRequest.url, server.base).searchParams.get('SKU')).toBe('18590');
+  });
+
+  it('takes "English (United States)" for LANGUAGE=en and "English International" for en-GB', async () => {
+    server = await startMicrosoftReplay('ok');
+    const { consumer } = clients(server);
+    expect((await consumer.getLink('windows11', resolveLanguage('en'), signal())).fileName).toBe('Win11_24H2_English_x64.iso');
+    await consumer.getLink('windows11', resolveLanguage('en-GB'), signal()).catch(() => undefined);
+    const sku = server.requests.filter((r) => r.url.includes('GetProductDownloadLinksBySku')).map((r) => new URL(r.url, server!.base).searchParams.get('SKU'));
+    expect(sku).toEqual(['18585', '18586']);
+  });
+
+  it('reports a language Microsoft does not offer with the list of offered ones', async () => {
+    server = await startMicrosoftReplay('ok');
+    const error = await clients(server).consumer.getLink('windows11', resolveLanguage('Japanese'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('media');
+    expect((error as AppError).hint).toContain('English (United States)');
+  });
+
+  it('turns the JSON refusal (SentinelReject) into the IP-ban error, exit 4, with BOOT and /boot.iso as the way out', async () => {
+    server = await startMicrosoftReplay('blocked-json');
+    const error = await clients(server).consumer.getLink('windows11', resolveLanguage('English'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MicrosoftBlockedError);
+    const blocked = error as MicrosoftBlockedError;
+    expect(blocked.exitCode).toBe(4);
+    expect(blocked.message).toContain('Sentinel marked this request as rejected.');
+    expect(blocked.message).toContain('about a day');
+    expect(blocked.hint).toContain('/boot.iso');
+    expect(blocked.hint).toContain('BOOT');
+  });
+
+  it('turns the HTML refusal page (message code 715-123130) into the same error', async () => {
+    server = await startMicrosoftReplay('blocked-html');
+    const error = await clients(server).consumer.getLink('windows11', resolveLanguage('English'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MicrosoftBlockedError);
+    expect((error as MicrosoftBlockedError).details?.['code']).toBe('715-123130');
+  });
+
+  it('says Microsoft changed its flow when the page lists no product edition', async () => {
+    server = await startMicrosoftReplay('changed-page');
+    const error = await clients(server).consumer.getLink('windows11', resolveLanguage('English'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).message).toContain('product edition');
+    expect(error).not.toBeInstanceOf(MicrosoftBlockedError);
+  });
+
+  it('stops at once when the run is aborted', async () => {
+    server = await startMicrosoftReplay('ok');
+    const controller = new AbortController();
+    controller.abort(new Error('stop requested'));
+    await expect(clients(server).consumer.getLink('windows11', resolveLanguage('English'), controller.signal)).rejects.toThrow('stop requested');
+  });
+});
+
+describe('Evaluation Center (replayed)', () => {
+  it('picks the culture\'s ISO fwlink and follows it to the file name and size', async () => {
+    server = await startMicrosoftReplay('ok');
+    const target = await clients(server).evalcenter.getLink('windows-server-2022', 0, resolveLanguage('German'), signal());
+    expect(target).toEqual({ url: `${server.base}/dl/SERVER_EVAL_x64FRE_de-de.iso`, fileName: 'SERVER_EVAL_x64FRE_de-de.iso', size: server.isoSize, route: 'evalcenter' });
+  });
+
+  it('routes VERSION=2022 in German past the English-only static URL to the Evaluation Center', async () => {
+    server = await startMicrosoftReplay('ok');
+    const entry = CATALOG.find((e) => e.key === '2022')!;
+    const target = await resolveWindowsMedia(entry, resolveLanguage('de'), clients(server), signal());
+    expect(target.route).toBe('evalcenter');
+    expect(target.fileName).toBe('SERVER_EVAL_x64FRE_de-de.iso');
+    // In English the pinned static file wins, with its digest, and nothing is asked of Microsoft.
+    const before = server.requests.length;
+    const english = await resolveWindowsMedia(entry, resolveLanguage('English'), clients(server), signal());
+    expect(english.route).toBe('static');
+    expect(english.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(server.requests.length).toBe(before);
+  });
+
+  it('reports the IP ban when it is the reason VERSION=11 has no link', async () => {
+    server = await startMicrosoftReplay('blocked-json');
+    const resolved = resolveVersion('win11');
+    if (resolved.kind !== 'catalog') throw new Error('win11 must be a catalog key');
+    await expect(resolveWindowsMedia(resolved.entry, resolveLanguage('English'), clients(server), signal())).rejects.toBeInstanceOf(MicrosoftBlockedError);
+  });
+});
