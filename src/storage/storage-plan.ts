@@ -183,10 +183,14 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
       }
     }
   } else if (config.diskSize < currentSize) {
-    if (diskKind === 'existing' && config.diskSize !== OPTIONS.diskSize.default) {
+    // Refused for an image too (before anything is made), so that the same DISK_SIZE never
+    // creates a disk at the first start that a restart would refuse.
+    if (config.diskSize !== OPTIONS.diskSize.default) {
       throw new AppError(
         'config',
-        `DISK_SIZE must be at least the size of the existing disk ${systemDisk.path} (${formatBytes(currentSize)}), got ${formatBytes(config.diskSize)}: windock never shrinks a disk`,
+        diskKind === 'existing'
+          ? `DISK_SIZE must be at least the size of the existing disk ${systemDisk.path} (${formatBytes(currentSize)}), got ${formatBytes(config.diskSize)}: windock never shrinks a disk`
+          : `DISK_SIZE must be at least the size of the BOOT image (${formatBytes(currentSize)}), got ${formatBytes(config.diskSize)}: windock never shrinks a disk`,
         {
           hint: `Set DISK_SIZE to ${formatBytes(currentSize)} or more. Shrinking needs a manual resize of the guest's partitions first.`,
           details: { disk: systemDisk.path, diskBytes: currentSize, diskSizeBytes: config.diskSize },
@@ -195,7 +199,7 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
     }
     decisions.push({
       decision: 'keep the disk size',
-      reason: diskKind === 'existing' ? 'DISK_SIZE is not set and the disk is larger than its default' : 'the image is larger than DISK_SIZE',
+      reason: 'DISK_SIZE is not set and the disk is larger than its default',
       level: 'info',
       details: { diskBytes: currentSize },
     });

@@ -1,0 +1,58 @@
+/** Helpers for the storage integration tests: temp dirs, images with real content, digests. */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function makeTempDirs(): { make(prefix?: string): string; cleanup(): void } {
+  const dirs: string[] = [];
+  return {
+    make(prefix = 'windock-storage-') {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+    cleanup() {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** A small image with an MBR and recognisable data in its first MiB, in the given format. */
+export function makeImage(dir: string, name: string, format: 'qcow2' | 'raw' | 'vmdk' | 'vpc' | 'vhdx', size = 16 * 2 ** 20): string {
+  const raw = join(dir, `${name}.src.raw`);
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < 2 ** 20; i++) data[i] = (i * 7) & 0xff;
+  data[510] = 0x55;
+  data[511] = 0xaa;
+  data[446 + 4] = 0x83;
+  writeFileSync(raw, data);
+  const path = join(dir, name);
+  if (format === 'raw') execFileSync('cp', [raw, path]);
+  else execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', format, raw, path]);
+  rmSync(raw);
+  return path;
+}
+
+export function imageInfo(path: string): Record<string, unknown> {
+  return JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', path], { encoding: 'utf8' })) as Record<string, unknown>;
+}
+
+/** Writes a pattern through QEMU's block layer into an image (as a guest would). */
+export function guestWrite(path: string, format: string, pattern: number, offset = 0, length = 65536): void {
+  execFileSync('qemu-io', ['-f', format, '-c', `write -P ${pattern} ${offset} ${length}`, path], { stdio: 'ignore' });
+}
+
+export function readsPattern(path: string, format: string, pattern: number, offset = 0, length = 65536): boolean {
+  try {
+    execFileSync('qemu-io', ['-r', '-U', '-f', format, '-c', `read -P ${pattern} ${offset} ${length}`, path], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
