@@ -128,9 +128,11 @@ export function createMetrics(status: StatusStore): Metrics {
     buckets: [1, 2, 5, 10, 20, 30, 45, 60, 90, 110, 120, 180, 300, 600],
     registers: [registry],
   });
-  // Zero-valued series exist from the start, so rate() works from the first scrape.
-  bytes.inc({ direction: 'to-viewer' }, 0);
-  bytes.inc({ direction: 'to-vm' }, 0);
+  // Bound once: the bridge counts every chunk, and a bound child skips the label hashing. Both
+  // series exist (at 0) from the start, so rate() works from the first scrape.
+  const bytesBy = { 'to-viewer': bytes.labels({ direction: 'to-viewer' }), 'to-vm': bytes.labels({ direction: 'to-vm' }) };
+  bytesBy['to-viewer'].inc(0);
+  bytesBy['to-vm'].inc(0);
 
   return {
     registry,
@@ -142,7 +144,7 @@ export function createMetrics(status: StatusStore): Metrics {
       viewersTotal.inc();
     },
     viewerClosed: () => viewers.dec(),
-    viewerBytes: (direction, n) => bytes.inc({ direction }, n),
+    viewerBytes: (direction, n) => bytesBy[direction].inc(n),
     viewerInputDropped: (count) => dropped.inc(count),
   };
 }
