@@ -53,11 +53,12 @@ export function openLinkOps(run: RunProgram): LinkOps {
 
   return {
     async inventory() {
-      const [links, addresses, routes] = await Promise.all([
-        socket.getLinks(),
-        socket.getAddresses(),
-        socket.getRoutes({ family: AF_INET }),
-      ]);
+      // One dump at a time: the package matches replies to requests by sequence number, but the
+      // kernel allows only one dump in flight per socket (concurrent dumps fail with
+      // "Multipart message not terminated properly").
+      const links = await socket.getLinks();
+      const addresses = await socket.getAddresses();
+      const routes = await socket.getRoutes({ family: AF_INET });
       const names = new Map<number, string>();
       const linkInfos: LinkInfo[] = links.map((l) => {
         const index = l.data.index ?? 0;
@@ -116,7 +117,8 @@ export function openLinkOps(run: RunProgram): LinkOps {
     },
 
     async setMaster(link, master) {
-      const [index, masterIndex] = await Promise.all([requireIndex(link), requireIndex(master)]);
+      const index = await requireIndex(link);
+      const masterIndex = await requireIndex(master);
       await socket.setLink({ index }, { master: masterIndex });
     },
 
