@@ -76,6 +76,8 @@ export class VncBridge {
   readonly #metrics: VncBridgeOptions['metrics'];
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
+  /** WebSockets whose VNC connection is still being made. */
+  readonly #connecting = new Set<WebSocket>();
   #nextId = 1;
   #closing = false;
 
@@ -119,12 +121,13 @@ export class VncBridge {
       rejectUpgrade(socket, 503, 'Service Unavailable', this.#closing ? 'windock is stopping\n' : 'too many viewers\n');
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#bridge(ws, req));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
   }
 
   /** Closes every viewer (1001 going away) and its VNC connection; resolves when all are gone. */
   async close(): Promise<void> {
     this.#closing = true;
+    for (const ws of this.#connecting) closeWebSocket(ws, CLOSE.goingAway, 'windock is stopping', this.#options.closeTimeoutMs);
     const all = [...this.#connections];
     for (const c of all) {
       c.vnc.destroy();
@@ -134,7 +137,37 @@ export class VncBridge {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
-  #bridge(ws: WebSocket, req: IncomingMessage): void {
+  /** Connects to QEMU's socket for a new WebSocket, then bridges the two. */
+  #accept(ws: WebSocket, req: IncomingMessage): void {
+    const o = this.#options;
+    // Nothing from the viewer may reach QEMU before the socket is connected.
+    ws.pause();
+    const abort = new AbortController();
+    const onEarlyClose = (): void => abort.abort();
+    ws.once('close', onEarlyClose);
+    this.#connecting.add(ws);
+    connectUnix(o.vncSocket, AbortSignal.any([abort.signal, AbortSignal.timeout(o.connectTimeoutMs)])).then(
+      (vnc) => {
+        this.#connecting.delete(ws);
+        ws.off('close', onEarlyClose);
+        if (ws.readyState !== ws.OPEN || this.#closing) {
+          vnc.destroy();
+          closeWebSocket(ws, CLOSE.goingAway, 'windock is stopping', o.closeTimeoutMs);
+          return;
+        }
+        this.#bridge(ws, req, vnc);
+      },
+      (error: Error) => {
+        this.#connecting.delete(ws);
+        ws.off('close', onEarlyClose);
+        // QEMU isn't up yet (or is restarting): the page retries.
+        this.#log.warn({ socket: o.vncSocket, reason: error.message }, 'VNC socket not reachable');
+        closeWebSocket(ws, CLOSE.tryAgainLater, 'VNC not available', o.closeTimeoutMs);
+      },
+    );
+  }
+
+  #bridge(ws: WebSocket, req: IncomingMessage, vnc: Socket): void {
     const o = this.#options;
     const id = this.#nextId++;
     const log = this.#log.child({ viewer: id, remote: req.socket.remoteAddress });
@@ -151,24 +184,11 @@ export class VncBridge {
     const opened = Date.now();
     let resolveClosed!: () => void;
     const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
-    const vnc = createConnection({ path: o.vncSocket });
     const connection: Connection = { stats, ws, vnc, closed };
     this.#connections.add(connection);
     this.#metrics.viewerOpened();
     log.info({ viewOnly: o.viewOnly, viewers: this.#connections.size }, 'viewer connected');
-
-    // Nothing from the viewer may reach QEMU before the socket is connected.
-    ws.pause();
-    const connectTimer = setTimeout(() => {
-      vnc.destroy(new Error(`no connection to ${o.vncSocket} within ${o.connectTimeoutMs} ms`));
-    }, o.connectTimeoutMs);
-    let vncConnected = false;
-
-    vnc.on('connect', () => {
-      clearTimeout(connectTimer);
-      vncConnected = true;
-      ws.resume();
-    });
+    ws.resume();
 
     vnc.on('data', (chunk: Buffer) => {
       if (ws.readyState !== ws.OPEN) return;
@@ -242,22 +262,15 @@ export class VncBridge {
     }, o.pingIntervalMs);
     pinger.unref();
 
-    vnc.on('error', (error: NodeJS.ErrnoException) => {
-      if (!vncConnected) log.warn({ socket: o.vncSocket, reason: error.message }, 'VNC socket not reachable');
-      else log.debug({ reason: error.message }, 'VNC connection failed');
-    });
+    vnc.on('error', (error: NodeJS.ErrnoException) => log.debug({ reason: error.message }, 'VNC connection failed'));
     vnc.on('close', () => {
-      clearTimeout(connectTimer);
-      // Not connected yet: QEMU isn't up (or restarting): the page retries. Connected: QEMU
-      // closed the client (quit, restart); the page reconnects as well.
-      if (!vncConnected) closeWebSocket(ws, CLOSE.tryAgainLater, 'VNC not available', o.closeTimeoutMs);
-      else closeWebSocket(ws, this.#closing ? CLOSE.goingAway : CLOSE.internalError, 'VNC connection closed', o.closeTimeoutMs);
+      // QEMU closed the client (quit, restart, a client it found too slow): the page reconnects.
+      closeWebSocket(ws, this.#closing ? CLOSE.goingAway : CLOSE.internalError, 'VNC connection closed', o.closeTimeoutMs);
     });
 
     ws.on('error', (error) => log.debug({ reason: error.message }, 'viewer WebSocket failed'));
     ws.on('close', (code: number) => {
       clearInterval(pinger);
-      clearTimeout(connectTimer);
       vnc.destroy();
       this.#connections.delete(connection);
       this.#metrics.viewerClosed();
@@ -267,6 +280,38 @@ export class VncBridge {
       );
       resolveClosed();
     });
+  }
+}
+
+/**
+ * Connects to a unix socket, retrying while its listen backlog is full: connect(2) on a unix
+ * stream socket fails with EAGAIN instead of waiting then (unix(7)), and QEMU listens with a
+ * backlog of 1, so twenty viewers opening at once would otherwise see spurious failures.
+ */
+export async function connectUnix(path: string, signal: AbortSignal): Promise<Socket> {
+  for (let attempt = 0; ; attempt++) {
+    signal.throwIfAborted();
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const socket = createConnection({ path });
+        const onAbort = (): void => {
+          socket.destroy(signal.reason as Error);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        socket.once('connect', () => {
+          signal.removeEventListener('abort', onAbort);
+          socket.removeListener('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        });
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5 * 2 ** attempt, 100)));
+    }
   }
 }
 
