@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
+import { download } from './download.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
   extractBox,
@@ -73,15 +74,15 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
   });
 };
 
-const noDownloads: DownloadMedia = async (_ctx, request) => {
-  throw new AppError('media', `cannot download ${publicUrl(request.url)}: no downloader was given`);
-};
+/** The real downloader: resumable, verified (download.ts). */
+export const downloadMedia: DownloadMedia = async (ctx, request) =>
+  (await download(ctx, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {
     firmwareDir: DEFAULT_FIRMWARE_DIR,
     resolveVersionMedia: defaultResolveVersionMedia,
-    download: noDownloads,
+    download: downloadMedia,
     qemuImg: new QemuImg(),
     ...overrides,
   };
