@@ -63,6 +63,8 @@ export interface CatalogEntry {
   bootMode: 'secure' | 'uefi';
   /** Devices with the virtio drivers on the setup image, and without them. */
   devices: { withDrivers: { disk: DiskBus; nic: NicModel }; withoutDrivers: { disk: DiskBus; nic: NicModel } };
+  /** Folder of this Windows in the virtio-win driver tree (`<driver>/<os>/amd64/`). */
+  virtioOs: string;
   routes: readonly MediaRoute[];
 }
 
@@ -107,6 +109,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 64 * GB,
     bootMode: 'secure',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w11',
     routes: [{ kind: 'consumer', page: 'windows11' }],
   },
   {
@@ -122,6 +125,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 64 * GB,
     bootMode: 'secure',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w11',
     routes: [
       {
         kind: 'static',
@@ -145,6 +149,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 64 * GB,
     bootMode: 'secure',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w11',
     routes: [
       {
         kind: 'static',
@@ -169,6 +174,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w10',
     routes: [{ kind: 'consumer', page: 'windows10ISO' }],
   },
   {
@@ -184,6 +190,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w10',
     routes: [
       {
         kind: 'static',
@@ -208,6 +215,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: 'w10',
     routes: [
       {
         kind: 'static',
@@ -232,6 +240,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'secure',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: '2k25',
     routes: [
       {
         kind: 'static',
@@ -256,6 +265,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: '2k22',
     routes: [
       {
         kind: 'static',
@@ -280,6 +290,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: '2k19',
     routes: [
       // Public recipes disagree on this file's digest, so none is pinned.
       {
@@ -303,6 +314,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     minDiskBytes: 32 * GB,
     bootMode: 'uefi',
     devices: VIRTIO_OR_INBOX,
+    virtioOs: '2k16',
     routes: [
       {
         kind: 'static',

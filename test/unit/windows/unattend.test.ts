@@ -50,9 +50,10 @@ function entry(key: string): CatalogEntry {
   return r.entry;
 }
 
-const baseConfig = { username: 'Docker', password: 'admin', language: 'English', region: undefined, keyboard: undefined, edition: undefined, key: undefined, computerName: undefined };
+type Cfg = { username: string; password: string; language: string; region?: string; keyboard?: string; edition?: string; key?: string; computerName?: string };
+const baseConfig: Cfg = { username: 'Docker', password: 'admin', language: 'English' };
 
-function input(overrides: Partial<AnswerFileInput> & { config?: Partial<typeof baseConfig>; version?: string } = {}): AnswerFileInput {
+function input(overrides: Partial<AnswerFileInput> & { config?: Partial<Cfg>; version?: string } = {}): AnswerFileInput {
   const e = entry(overrides.version ?? '11');
   const { settings } = windowsSettings({ ...baseConfig, ...overrides.config }, e);
   return { settings, family: e.family, firmware: 'secure', diskNumber: 0, tpm: true, ramBytes: 4 * GiB, oem: false, markerFile: 'windock-setup.tag', ...overrides };
