@@ -1,9 +1,10 @@
 /** Helpers for the storage integration tests: temp dirs, images with real content, digests. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import ts from 'typescript';
 
 export function makeTempDirs(): { make(prefix?: string): string; cleanup(): void } {
   const dirs: string[] = [];
@@ -54,5 +55,22 @@ export function readsPattern(path: string, format: string, pattern: number, offs
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Transpiles project modules (paths relative to the repository) into `outDir` as JavaScript, for
+ * tests that must run windock code in a child process (SIGKILL, another user). Only modules whose
+ * imports are other listed modules or node: builtins can run there.
+ */
+export function transpileModules(modules: string[], outDir: string, root = process.cwd()): void {
+  for (const module of modules) {
+    const source = readFileSync(join(root, module), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    const target = join(outDir, module.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, outputText);
   }
 }

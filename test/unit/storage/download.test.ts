@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, ifRangeValue, isRetryableStatus, parseContentRange } from '../../../src/storage/download.js';
+import { fileNameFromUrl, publicUrl } from '../../../src/storage/media.js';
+
+describe('download helpers', () => {
+  it('parses Content-Range', () => {
+    expect(parseContentRange('bytes 100-199/1000')).toEqual({ start: 100, end: 199, total: 1000 });
+    expect(parseContentRange('bytes 0-9/*')).toEqual({ start: 0, end: 9, total: undefined });
+    expect(parseContentRange('bytes */1000')).toBeUndefined();
+    expect(parseContentRange(null)).toBeUndefined();
+  });
+  it('uses only a strong ETag for If-Range, else Last-Modified', () => {
+    expect(ifRangeValue({ etag: '"abc"', lastModified: 'x' })).toBe('"abc"');
+    expect(ifRangeValue({ etag: 'W/"abc"', lastModified: 'Wed, 01 Jan 2025 00:00:00 GMT' })).toBe('Wed, 01 Jan 2025 00:00:00 GMT');
+    expect(ifRangeValue({ etag: 'W/"abc"', lastModified: undefined })).toBeUndefined();
+  });
+  it('retries 408, 429 and 5xx only', () => {
+    expect([408, 429, 500, 502, 503].every(isRetryableStatus)).toBe(true);
+    expect([400, 401, 403, 404, 410, 416].some(isRetryableStatus)).toBe(false);
+  });
+  it('backs off exponentially with jitter under a cap', () => {
+    expect([1, 2, 3, 4, 10].map((n) => backoffDelay(n, 1000, 30_000, () => 1))).toEqual([1000, 2000, 4000, 8000, 30_000]);
+    expect(backoffDelay(3, 1000, 30_000, () => 0)).toBe(400);
+  });
+  it('derives a safe file name and a public URL without secrets', () => {
+    expect(fileNameFromUrl('https://h.example/a/Win11%20x64.iso?token=1')).toBe('Win11_x64.iso');
+    expect(fileNameFromUrl('https://h.example/')).toBe('download.bin');
+    expect(fileNameFromUrl('https://h.example/..')).toBe('download.bin');
+    expect(publicUrl('https://user:pw@h.example:8443/x.iso?sig=s#f')).toBe('https://h.example:8443/x.iso');
+  });
+});
