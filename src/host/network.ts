@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { PortRule } from '../config/parsers.js';
@@ -245,13 +246,14 @@ export function userForwards(config: Pick<Config, 'userPorts' | 'webPort'>): Por
 }
 
 /** passt's `-t`/`-u` port specs ("3389,5900"): same port on both sides. */
-export function buildPasstArgs(socket: string, forwards: PortForward[]): string[] {
+export function buildPasstArgs(socket: string, forwards: PortForward[], runAs?: string): string[] {
   const ports = (protocol: 'tcp' | 'udp') => forwards.filter((f) => f.protocol === protocol).map((f) => String(f.hostPort));
   const tcp = ports('tcp');
   const udp = ports('udp');
   return [
     '--foreground',
     '--stderr',
+    ...(runAs ? ['--runas', runAs] : []),
     '--socket',
     socket,
     ...(tcp.length ? ['-t', tcp.join(',')] : ['-t', 'none']),
@@ -269,13 +271,17 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
   const readiness = { host: '127.0.0.1', port: config.readyPort };
 
   if (host.programs.passt && (await qemuHasNetdevStream(deps))) {
+    // passt started as root switches to `nobody` before it binds its socket (passt(1), --runas),
+    // and nobody may not traverse a private RUN_DIR (0700). Keeping uid 0 costs little: passt
+    // still drops every capability and confines itself (namespaces, seccomp) after start-up.
     await mkdir(config.runDir, { recursive: true, mode: 0o700 });
     const socket = join(config.runDir, 'passt.sock');
     await rm(socket, { force: true });
-    const passt = startHelper('passt', deps.programs.passt, buildPasstArgs(socket, forwards), log);
+    const runAs = userInfo().uid === 0 ? '0:0' : undefined;
+    const passt = startHelper('passt', deps.programs.passt, buildPasstArgs(socket, forwards, runAs), log);
     try {
       await passt.waitForLine(PASST_READY, 10_000, ctx.signal);
-      await stat(socket);
+      await waitForPath(socket, 5_000, ctx.signal);
       const uplinkAddress = await containerAddress(deps);
       log.info({ socket, forwards: forwards.length }, 'user networking through passt');
       ctx.status.update({ guestAddress: uplinkAddress });
@@ -328,5 +334,19 @@ async function containerAddress(deps: NetworkDeps): Promise<string | undefined> 
     return undefined;
   } finally {
     links?.close();
+  }
+}
+
+/** passt prints its "bound" line around the bind(2); the socket file is what QEMU needs. */
+async function waitForPath(path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await stat(path);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline || signal.aborted) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
