@@ -42,7 +42,9 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
   let facts = await probeHost(deps);
   log.debug({ facts }, 'host probed');
 
-  if (config.kvm && facts.kvm.present) {
+  // Also with KVM=N: a /dev/kvm passed into the container gets the same group and mode either way,
+  // so that what `docker exec` shows does not depend on the accelerator chosen.
+  if (facts.kvm.present) {
     await fixKvmPermissions(deps, log);
     facts = { ...facts, kvm: await probeKvm(deps) };
   }
