@@ -9,7 +9,14 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RunContext } from '../context.js';
 
-export const TOKEN_COOKIE = 'windock_token';
+/**
+ * Cookies are scoped by host, not by port (RFC 6265 §8.5): two windock instances on one host
+ * would overwrite each other's cookie under one name. The name carries a short digest of the
+ * token instead (32 bits of a SHA-256: it reveals nothing usable about a 256-bit token).
+ */
+export function tokenCookieName(token: string): string {
+  return `windock_token_${createHash('sha256').update(`windock-cookie:${token}`).digest('hex').slice(0, 8)}`;
+}
 /** 32 random bytes: 256 bits, as base64url (43 characters, safe in URLs and cookies). */
 const TOKEN_BYTES = 32;
 const COOKIE_MAX_AGE_SECONDS = 30 * 24 * 3600;
@@ -87,10 +94,11 @@ export interface Authorizer {
 
 /** Builds the request check for one token (undefined: WEB_AUTH=N, everything passes). */
 export function createAuthorizer(token: string | undefined): Authorizer {
+  const cookieName = token === undefined ? undefined : tokenCookieName(token);
   return {
     check(req, url) {
       if (token === undefined) return { ok: true };
-      const fromCookie = parseCookies(req.headers.cookie).get(TOKEN_COOKIE);
+      const fromCookie = parseCookies(req.headers.cookie).get(cookieName!);
       if (fromCookie !== undefined && tokensEqual(fromCookie, token)) return { ok: true };
       const fromHeader = bearerToken(req.headers.authorization);
       if (fromHeader !== undefined && tokensEqual(fromHeader, token)) return { ok: true };
@@ -107,7 +115,7 @@ export function createAuthorizer(token: string | undefined): Authorizer {
  * reverse proxy saying so), or the browser would drop it on plain http://host:8006.
  */
 export function tokenCookie(token: string, secure: boolean): string {
-  return `${TOKEN_COOKIE}=${token}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+  return `${tokenCookieName(token)}=${token}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 }
 
 function isHttps(req: IncomingMessage): boolean {

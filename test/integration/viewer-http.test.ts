@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenCookieName } from '../../src/http/auth.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer } from '../../src/http/viewer.js';
 import { createLogger } from '../../src/log.js';
@@ -15,7 +16,7 @@ import { StatusStore } from '../../src/supervisor/status.js';
 import { serveViewer, type TestServer } from './vnc-bridge-support.js';
 
 const TOKEN = 'viewer-http-token';
-const cookie = `windock_token=${TOKEN}`;
+const cookie = `${tokenCookieName(TOKEN)}=${TOKEN}`;
 let dir: string;
 let server: TestServer;
 let status: StatusStore;
@@ -72,7 +73,7 @@ describe('viewer over HTTP', () => {
     const r = await get(`/?token=${TOKEN}`);
     expect(r.status).toBe(303);
     expect(r.headers.location).toBe('/');
-    expect(String(r.headers['set-cookie'])).toMatch(/^windock_token=viewer-http-token; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
+    expect(String(r.headers['set-cookie'])).toMatch(/^windock_token_[0-9a-f]{8}=viewer-http-token; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
     const page = await get('/', { cookie });
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -83,7 +84,7 @@ describe('viewer over HTTP', () => {
 
   it('refuses without a valid token: 401 for the page, the assets, the status and the events', async () => {
     for (const path of ['/', '/app.js', '/novnc/core/rfb.js', '/api/status', '/api/events', `/?token=wrong`]) {
-      const r = await get(path, path === '/app.js' ? { cookie: 'windock_token=wrong' } : {});
+      const r = await get(path, path === '/app.js' ? { cookie: `${tokenCookieName(TOKEN)}=wrong` } : {});
       expect(r.status, path).toBe(401);
       expect(r.body).not.toContain(TOKEN);
     }

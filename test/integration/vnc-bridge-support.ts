@@ -22,11 +22,11 @@ export interface TestQemu {
  * `qemu-system-x86_64 -S`: stopped before the first instruction, yet the VGA device shows QEMU's
  * "Guest has not initialized the display (yet)" screen, which is enough for the bridge.
  */
-export async function startQemu(dir: string, extraArgs: string[] = [], name = 'vnc.sock'): Promise<TestQemu> {
-  const vncSocket = join(dir, name);
+export async function startQemu(dir: string, options: { args?: string[]; socketName?: string; paused?: boolean } = {}): Promise<TestQemu> {
+  const vncSocket = join(dir, options.socketName ?? 'vnc.sock');
   const args = ['-machine', 'q35', '-accel', 'tcg', '-nodefaults', '-vga', 'std', '-display', 'none',
-    '-vnc', `unix:${vncSocket},share=force-shared`, '-m', '128', ...extraArgs];
-  if (!extraArgs.includes('-S') && !extraArgs.some((a) => a.startsWith('file=') || a.endsWith('.qcow2'))) args.push('-S');
+    '-vnc', `unix:${vncSocket},share=force-shared`, '-m', '256', ...(options.args ?? [])];
+  if (options.paused ?? true) args.push('-S');
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

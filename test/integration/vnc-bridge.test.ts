@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { tokenCookieName } from '../../src/http/auth.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer, type ViewerWithBridge } from '../../src/http/viewer.js';
 import { createLogger } from '../../src/log.js';
@@ -134,7 +135,7 @@ describe('VNC bridge', () => {
   });
 
   it('QEMU going away closes every viewer with 1011 and the bridge forgets them', async () => {
-    const own = await startQemu(dir, [], 'dying.sock');
+    const own = await startQemu(dir, { socketName: 'dying.sock' });
     try {
       const { viewer, ws } = await setup(false, own.vncSocket);
       const client = await RfbTestClient.websocket(ws, auth);
@@ -192,7 +193,7 @@ describe('VNC bridge', () => {
 
   it('refuses an upgrade without a valid token: 401 and no WebSocket', async () => {
     const { viewer, ws } = await setup();
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { cookie: 'windock_token=wrong' }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { cookie: `${tokenCookieName(TOKEN)}=wrong` }]) {
       const client = new WebSocket(ws, { headers });
       const status = await new Promise<number>((resolve, reject) => {
         client.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -202,7 +203,7 @@ describe('VNC bridge', () => {
       expect(status).toBe(401);
     }
     expect(viewer.bridge.size).toBe(0);
-    const withCookie = await RfbTestClient.websocket(ws, { cookie: `windock_token=${TOKEN}` });
+    const withCookie = await RfbTestClient.websocket(ws, { cookie: `${tokenCookieName(TOKEN)}=${TOKEN}` });
     await withCookie.handshake();
     withCookie.close();
   });

@@ -9,7 +9,7 @@ import {
   createAuthorizer,
   parseCookies,
   resolveWebToken,
-  TOKEN_COOKIE,
+  tokenCookieName,
   tokensEqual,
 } from '../../../src/http/auth.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
@@ -31,7 +31,9 @@ describe('token checks', () => {
   });
 
   it('parses cookies and bearer headers', () => {
-    expect(parseCookies('a=1; windock_token=xyz; b="q"').get(TOKEN_COOKIE)).toBe('xyz');
+    expect(parseCookies('a=1; windock_token_0a=xyz; b="q"').get('windock_token_0a')).toBe('xyz');
+    expect(tokenCookieName('s3cret')).toMatch(/^windock_token_[0-9a-f]{8}$/);
+    expect(tokenCookieName('other')).not.toBe(tokenCookieName('s3cret'));
     expect(parseCookies('a=1; b="q"').get('b')).toBe('q');
     expect(parseCookies(undefined).size).toBe(0);
     expect(bearerToken('Bearer abc')).toBe('abc');
@@ -41,15 +43,16 @@ describe('token checks', () => {
 
   it('accepts a cookie, a bearer header or a query token and refuses the rest', () => {
     const auth = createAuthorizer('s3cret');
+    const name = tokenCookieName('s3cret');
     const url = (q = '') => new URL(`http://h/${q}`);
-    expect(auth.check(request({ cookie: `${TOKEN_COOKIE}=s3cret` }), url())).toEqual({ ok: true });
+    expect(auth.check(request({ cookie: `${name}=s3cret` }), url())).toEqual({ ok: true });
     expect(auth.check(request({ authorization: 'Bearer s3cret' }), url())).toEqual({ ok: true });
     const viaQuery = auth.check(request({}), url('?token=s3cret'));
     expect(viaQuery.ok).toBe(true);
-    expect('setCookie' in viaQuery && viaQuery.setCookie).toMatch(/^windock_token=s3cret; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
+    expect('setCookie' in viaQuery && viaQuery.setCookie).toMatch(/^windock_token_[0-9a-f]{8}=s3cret; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
     const viaProxy = auth.check(request({ 'x-forwarded-proto': 'https' }), url('?token=s3cret'));
     expect('setCookie' in viaProxy && viaProxy.setCookie).toMatch(/; Secure$/);
-    expect(auth.check(request({ cookie: `${TOKEN_COOKIE}=wrong` }), url('?token=nope')).ok).toBe(false);
+    expect(auth.check(request({ cookie: `${name}=wrong` }), url('?token=nope')).ok).toBe(false);
     expect(auth.check(request({}), url()).ok).toBe(false);
   });
 

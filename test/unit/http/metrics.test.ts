@@ -27,6 +27,7 @@ describe('createMetrics', () => {
     expect(sample(text, 'windock_download_bytes')).toBe(1234);
     expect(sample(text, 'windock_download_size_bytes')).toBe(5000);
 
+    status.update({ phase: 'starting' });
     status.update({ phase: 'running', qemuPid: 42, guestState: 'running', guestReachable: true, download: undefined });
     text = await metrics.render();
     expect(sample(text, 'windock_qemu_up')).toBe(1);

@@ -60,6 +60,7 @@ describe('viewer routes', () => {
 
   it('shows the page what it needs and no process ids', () => {
     const status = new StatusStore();
+    status.update({ phase: 'starting' });
     status.update({ phase: 'running', qemuPid: 4242, guestState: 'running' });
     const body = statusBody(status.snapshot, true);
     expect(body).toMatchObject({ phase: 'running', qemuRunning: true, viewOnly: true, guestState: 'running', download: null });
