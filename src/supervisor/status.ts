@@ -2,6 +2,8 @@
  * The supervisor's public state: one snapshot, replaced (never mutated) on every change, so that
  * /health, /metrics and the viewer's progress page read it without ever waiting on QEMU.
  */
+import { assertTransition } from './lifecycle.js';
+
 export type Phase = 'preparing' | 'downloading' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 export interface DownloadProgress {
@@ -56,6 +58,7 @@ export class StatusStore {
 
   update(patch: Partial<Omit<StatusSnapshot, 'since'>>): void {
     const previous = this.#snapshot;
+    if (patch.phase !== undefined) assertTransition(previous.phase, patch.phase);
     const phaseChanged = patch.phase !== undefined && patch.phase !== previous.phase;
     this.#snapshot = Object.freeze({
       ...previous,

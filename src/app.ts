@@ -1,0 +1,204 @@
+/**
+ * The composition root: builds the real adapters and runs one container's life in order —
+ * web server, preflight, viewer token, storage, TPM, network, QEMU — then takes everything down
+ * in reverse. Every stage gets the same RunContext; a stop request at any point ends the run
+ * cleanly (exit 0 when no VM ran yet).
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config/options.js';
+import type { Resource, RunContext } from './context.js';
+import { AppError, EXIT_CODES, errorMessage, exitCodeOf } from './errors.js';
+import { preflight } from './host/preflight.js';
+import { startNetwork, type NetworkSession } from './host/network.js';
+import { probeTcp } from './host/reachability.js';
+import { startTpm } from './host/swtpm.js';
+import { resolveWebToken } from './http/auth.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { startWebServer } from './http/server.js';
+import { createViewer } from './http/viewer.js';
+import type { Logger } from './log.js';
+import { buildQemuArgs } from './qemu/args.js';
+import { launchQemu } from './qemu/process.js';
+import type { VmSpec } from './qemu/vm-spec.js';
+import { QmpClient } from './qmp/client.js';
+import { prepareStorage, type PreparedStorage } from './storage/prepare.js';
+import { StateFile } from './storage/state-file.js';
+import { DEFAULT_LADDER } from './supervisor/shutdown-ladder.js';
+import { StatusStore } from './supervisor/status.js';
+import { StopRequestedError, type StopRequests } from './supervisor/stop-requests.js';
+import { runVm } from './supervisor/vm-runner.js';
+
+export interface AppOptions {
+  config: Config;
+  log: Logger;
+  stop: StopRequests;
+  qemuBinary?: string;
+}
+
+/** Seconds between two readiness probes of the guest's READY_PORT. */
+const READY_PROBE_INTERVAL_MS = 2_000;
+
+export async function runApp(options: AppOptions): Promise<number> {
+  const { config, log, stop } = options;
+  const status = new StatusStore();
+  const ctx: RunContext = { config, log, status, state: new StateFile(config.storage), signal: stop.graceful };
+  const resources: Resource[] = [];
+  const metrics = createMetrics(status);
+  status.subscribe((s, previous) => {
+    if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
+  });
+
+  try {
+    await prepareRunDir(config.runDir);
+    const web = await startWebServer({ port: config.webPort, status, log: log.child({ component: 'http' }) });
+    resources.push({ name: 'web server', close: () => web.close() });
+
+    const host = await preflight(ctx);
+    const token = await resolveWebToken(ctx);
+    const vncSocket = join(config.runDir, 'vnc.sock');
+    const viewer = createViewer({ vncSocket, status, log, auth: { token }, viewOnly: config.viewOnly, metrics });
+    web.setDelegate(viewer);
+    resources.push({ name: 'viewer', close: () => viewer.close() });
+
+    const storage = await prepareStorage(ctx, host);
+    const tpm = storage.firmware.mode === 'secure' ? await startTpm(ctx) : undefined;
+    if (tpm) resources.push(tpm);
+    const network = await startNetwork(ctx, host);
+    resources.push(network);
+    status.update({ guestAddress: network.guestAddress });
+    ctx.signal.throwIfAborted();
+
+    const spec: VmSpec = {
+      name: 'windock',
+      accel: config.kvm ? 'kvm' : 'tcg',
+      ramBytes: config.ramSize,
+      cpuCores: config.cpuCores,
+      firmware: storage.firmware,
+      drives: storage.drives,
+      network: network.spec,
+      qmpSocket: join(config.runDir, 'qmp.sock'),
+      vncSocket,
+      tpmSocket: tpm?.socket,
+      extraArgs: config.arguments,
+    };
+    const args = buildQemuArgs(spec);
+    log.debug({ argv: args }, 'QEMU command line');
+    let helperFailure: Error | undefined;
+    void firstDeath([network.died, tpm?.died]).then((error) => {
+      if (stop.requested) return;
+      helperFailure = error;
+      log.error({ err: error.message }, 'a helper process died; stopping the VM');
+      status.update({ error: { code: 'internal', message: error.message } });
+      stop.request('helper died');
+    });
+
+    const outcome = await runVm({
+      log,
+      status,
+      stop,
+      launch: () => launchQemu(args, { binary: options.qemuBinary ?? 'qemu-system-x86_64', ...consoleLoggers(log) }),
+      connectQmp: (signal) => QmpClient.connect(spec.qmpSocket, { timeoutMs: 30_000, signal }),
+      ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
+      onRunning: async (_qmp, signal) => {
+        await network.afterQemuStart?.();
+        void watchReadiness(network, storage, status, log, signal);
+      },
+      onStopped: (seconds, endedBy) => metrics.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'),
+    });
+    log.info({ exitCode: outcome.exitCode, reason: outcome.reason }, 'windock is done');
+    // A VM stopped because its DHCP server or TPM died did not end well, however cleanly it stopped.
+    return helperFailure && outcome.exitCode === EXIT_CODES.ok ? EXIT_CODES.internal : outcome.exitCode;
+  } catch (error) {
+    return failed(error, ctx, stop);
+  } finally {
+    await closeAll(resources, log);
+    await rm(join(config.runDir, 'qmp.sock'), { force: true }).catch(() => undefined);
+  }
+}
+
+function failed(error: unknown, ctx: RunContext, stop: StopRequests): number {
+  const { log, status } = ctx;
+  if (stop.requested && isStopError(error)) {
+    // A stop during preparation (a download, say) is a clean end: nothing ran yet.
+    if (status.snapshot.phase !== 'stopped') status.update({ phase: 'stopped' });
+    log.info('stopped before the VM started');
+    return EXIT_CODES.ok;
+  }
+  const code = exitCodeOf(error);
+  if (error instanceof AppError) {
+    log.error({ code: error.code, hint: error.hint, details: error.details, exitCode: code }, error.message);
+  } else {
+    log.error({ err: error, exitCode: code }, `internal error: ${errorMessage(error)}`);
+  }
+  const phase = status.snapshot.phase;
+  if (phase !== 'failed' && phase !== 'stopped') {
+    status.update({ phase: 'failed', error: { code: error instanceof AppError ? error.code : 'internal', message: errorMessage(error) } });
+  }
+  return code;
+}
+
+function isStopError(error: unknown): boolean {
+  return (
+    error instanceof StopRequestedError ||
+    (error instanceof Error && (error.name === 'AbortError' || error.cause instanceof StopRequestedError))
+  );
+}
+
+/** RUN_DIR is private: sockets of QEMU's monitor and screen live there (0700, root only). */
+async function prepareRunDir(runDir: string): Promise<void> {
+  await mkdir(runDir, { recursive: true, mode: 0o700 });
+  // Sockets left by a crashed run would make a new QEMU fail to bind (house rule 9).
+  await Promise.all(['qmp.sock', 'vnc.sock'].map((name) => rm(join(runDir, name), { force: true })));
+}
+
+function consoleLoggers(log: Logger): { onSerialLine: (line: string) => void; onStderrLine: (line: string) => void } {
+  const serial = log.child({ component: 'serial' });
+  const qemu = log.child({ component: 'qemu' });
+  return {
+    onSerialLine: (line) => serial.debug(line),
+    onStderrLine: (line) => qemu.warn(line),
+  };
+}
+
+/**
+ * Polls the guest's READY_PORT while the VM runs: /health/ready follows it, and the first answer
+ * records in windock.json that the guest has run from its disk.
+ */
+async function watchReadiness(
+  network: NetworkSession,
+  storage: PreparedStorage,
+  status: StatusStore,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const target = network.readiness;
+  if (!target) return;
+  while (!signal.aborted) {
+    const reachable = await probeTcp(target.host, target.port, 1_500, signal).catch(() => false);
+    if (signal.aborted) return;
+    if (reachable !== status.snapshot.guestReachable) {
+      status.update({ guestReachable: reachable });
+      log.info({ address: target.host, port: target.port, reachable }, reachable ? 'the guest answers' : 'the guest stopped answering');
+      if (reachable) await storage.markBootedFromDisk().catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_PROBE_INTERVAL_MS).unref());
+  }
+}
+
+/** The first helper death; never settles when no helper can die. */
+function firstDeath(deaths: (Promise<Error> | undefined)[]): Promise<Error> {
+  return Promise.race(deaths.filter((d): d is Promise<Error> => d !== undefined));
+}
+
+async function closeAll(resources: Resource[], log: Logger): Promise<void> {
+  for (const resource of resources.reverse()) {
+    try {
+      await resource.close();
+    } catch (error) {
+      log.warn({ resource: resource.name, err: errorMessage(error) }, 'cleanup step failed');
+    }
+  }
+}
+
+export type { Metrics };

@@ -1,0 +1,68 @@
+/**
+ * The three commands: `run` (supervise the VM), `health` (probe /health for a Docker
+ * HEALTHCHECK) and `config` (print the resolved settings). Receives everything from main.
+ */
+import { createRequire } from 'node:module';
+import { parseCommandLine } from './config/command-line.js';
+import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.js';
+import type { Config } from './config/options.js';
+import { AppError, EXIT_CODES } from './errors.js';
+import { createLogger } from './log.js';
+import type { StopRequests } from './supervisor/stop-requests.js';
+
+export interface CommandIo {
+  argv: readonly string[];
+  env: RawSettings;
+  stdoutIsTty: boolean;
+  stop: StopRequests;
+  print: (text: string) => void;
+  printError: (text: string) => void;
+}
+
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+export async function runCommandLine(io: CommandIo): Promise<number> {
+  const line = parseCommandLine(io.argv, VERSION);
+  if (line.kind === 'exit') {
+    (line.exitCode === 0 ? io.print : io.printError)(line.output);
+    return line.exitCode;
+  }
+  let config: Config;
+  try {
+    config = resolveConfig(io.env, line.flags);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    // Before any logger exists and before anything is touched: one plain line naming the problem.
+    io.printError(`windock: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
+    return error.exitCode;
+  }
+  switch (line.command) {
+    case 'config':
+      io.print(JSON.stringify(redactConfig(config), null, 2));
+      return EXIT_CODES.ok;
+    case 'health':
+      return checkHealth(line.healthUrl ?? `http://127.0.0.1:${config.webPort}/health`, io);
+    case 'run': {
+      const log = createLogger({
+        level: config.debug ? 'debug' : 'info',
+        pretty: config.logFormat === 'pretty' || (config.logFormat === undefined && io.stdoutIsTty),
+      });
+      log.info({ version: VERSION, config: redactConfig(config) }, 'windock starting');
+      const { runApp } = await import('./app.js');
+      return runApp({ config, log, stop: io.stop });
+    }
+  }
+}
+
+/** Exit 0 when the endpoint answers 200 within a few seconds; Docker marks the container healthy. */
+async function checkHealth(url: string, io: CommandIo): Promise<number> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const body = await response.text();
+    (response.ok ? io.print : io.printError)(body);
+    return response.status === 200 ? EXIT_CODES.ok : 1;
+  } catch (error) {
+    io.printError(`windock health: ${url} did not answer: ${(error as Error).message}`);
+    return 1;
+  }
+}
