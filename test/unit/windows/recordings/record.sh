@@ -22,11 +22,11 @@ common=(-accel tcg -nodefaults -display none -m 256
   -drive media=cdrom,file=test.iso,if=none,id=cd,readonly=on -device ide-cd,drive=cd,bus=ide.0,bootindex=0)
 # OVMF (plain UEFI): BdsDxe lines on the serial console.
 cp /usr/share/OVMF/OVMF_VARS_4M.fd vars.fd
-timeout 40 qemu-system-x86_64 -machine q35 "${common[@]}" -chardev file,id=s,path="$out/ovmf-uefi-cdrom.serial.log" -serial chardev:s \
+timeout 60 qemu-system-x86_64 -machine q35 "${common[@]}" -chardev file,id=s,path="$out/ovmf-uefi-cdrom.serial.log" -serial chardev:s \
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd -drive if=pflash,format=raw,file=vars.fd || true
 # OVMF with secure boot and Microsoft keys: the unsigned loader is refused.
 cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd vars-ms.fd
-timeout 40 qemu-system-x86_64 -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on "${common[@]}" \
+timeout 60 qemu-system-x86_64 -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on "${common[@]}" \
   -chardev file,id=s,path="$out/ovmf-secure-unsigned-cdrom.serial.log" -serial chardev:s \
   -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd -drive if=pflash,format=raw,file=vars-ms.fd || true
 # SeaBIOS with its serial console on COM1 (etc/sercon-port = 0x3f8), plus the debug port.

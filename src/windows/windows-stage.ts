@@ -1,0 +1,149 @@
+/**
+ * The Windows stage of a run, between storage and QEMU: when the storage stage attached install
+ * media for a Windows VERSION, it adds the setup image (answer file, OEM folder, drivers) and arms
+ * the boot-key watcher; it also says which defaults a Windows guest needs before storage and
+ * network are planned (firmware, disk bus, NIC). Decisions come from the pure modules
+ * (catalog, settings, unattend, install-state, boot-key); this module observes and acts.
+ *
+ * How app.ts calls it (see the issue-7 report):
+ *   const profile = windowsProfile(config, await driversAvailable(DRIVERS_DIR))   // before storage
+ *   const storage = await prepareStorage(ctx, host, defaultStorageDeps({ resolveVersionMedia: windowsVersionMedia(...) }))
+ *   const win = await prepareWindowsInstall(ctx, storage, { oemDir: '/oem', driverDir: DRIVERS_DIR, qemuImg })
+ *   spec.drives = win.drives; onSerialLine → win.watcher.feed(line) → pressKeys(qmp.execute, …)
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/options.js';
+import type { RunContext } from '../context.js';
+import type { DiskBus, DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
+import { readPartitionScheme } from '../storage/media.js';
+import type { QemuImg } from '../storage/qemu-img.js';
+import { BootKeyWatcher } from './boot-key.js';
+import { resolveVersion, type CatalogEntry } from './catalog.js';
+import { planWindowsMedia, type MediaPlan } from './install-state.js';
+import { windowsSettings } from './settings.js';
+import { buildSetupImage, findDrivers, SETUP_MARKER, windowsDevices, type SetupImage } from './setup-image.js';
+import { buildAnswerFile } from './unattend.js';
+
+/** Where the Docker image puts the virtio-win drivers when built with them. */
+export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
+/** The user's OEM folder, mounted like dockur's (`-v ./oem:/oem`). */
+export const DEFAULT_OEM_DIR = '/oem';
+export const SETUP_IMAGE_FILE = 'windock-setup.img';
+
+export interface WindowsProfile {
+  entry: CatalogEntry;
+  /** The firmware a new disk gets when BOOT_MODE is unset (Windows 11, Server 2025: secure). */
+  bootMode: 'secure' | 'uefi';
+  disk: DiskBus;
+  nic: NicModel;
+  /** Why these devices, for the log ("no virtio drivers bundled …"). */
+  devicesReason: string;
+}
+
+/**
+ * Pure: the Windows defaults for this configuration, or undefined when the guest is not a
+ * catalog Windows (BOOT set, or VERSION is a URL).
+ */
+export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, driversAvailable: boolean): WindowsProfile | undefined {
+  if (config.boot) return undefined;
+  const resolved = resolveVersion(config.version);
+  if (resolved.kind !== 'catalog') return undefined;
+  const devices = windowsDevices(resolved.entry, driversAvailable);
+  return { entry: resolved.entry, bootMode: resolved.entry.bootMode, disk: devices.disk, nic: devices.nic, devicesReason: devices.reason };
+}
+
+/** Whether the drivers directory holds any driver for this Windows (`<driver>/<os>/amd64`). */
+export async function driversAvailable(driverDir: string | undefined, virtioOs: string | undefined): Promise<boolean> {
+  return (await findDrivers(driverDir, virtioOs)).length > 0;
+}
+
+export interface WindowsInstallDeps {
+  oemDir: string;
+  driverDir: string | undefined;
+  qemuImg: QemuImg;
+}
+
+export interface WindowsInstall {
+  /** The storage drives plus the setup image when one is attached. */
+  drives: DriveSpec[];
+  /** Feed it the serial console; it says when to press keys. */
+  watcher: BootKeyWatcher;
+  plan: MediaPlan;
+  setup: SetupImage | undefined;
+}
+
+/** Windows numbers disks in discovery order; windock lists the system disk first of its hard disks. */
+export function systemDiskNumber(drives: readonly DriveSpec[]): number {
+  const disks = drives.filter((d) => d.media === 'disk');
+  const index = disks.findIndex((d) => d.id === 'system');
+  return index < 0 ? 0 : index;
+}
+
+export async function prepareWindowsInstall(
+  ctx: RunContext,
+  storage: { drives: DriveSpec[]; firmware: FirmwareSpec; systemDisk: string },
+  deps: WindowsInstallDeps,
+): Promise<WindowsInstall> {
+  const log = ctx.log.child({ component: 'windows' });
+  const idle = (plan: MediaPlan): WindowsInstall => ({ drives: storage.drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
+  const profile = windowsProfile(ctx.config, false);
+  const installMedia = storage.drives.find((d) => d.media === 'cdrom');
+  if (!installMedia) {
+    return idle(planWindowsMedia({ install: (await ctx.state.read()).install, diskCreated: false, diskPartitioned: true, manual: ctx.config.manual }));
+  }
+  if (!profile) {
+    log.warn('install media attached but VERSION is no Windows key: no answer file, install by hand in the viewer');
+    return idle({ attachInstallMedia: true, installMediaFirst: true, attachSetupImage: false, pressBootKeys: false, recordMediaAttached: false, reason: 'not a catalog Windows' });
+  }
+
+  const system = storage.drives.find((d) => d.id === 'system');
+  const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
+  const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
+  const state = await ctx.state.read();
+  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual: ctx.config.manual });
+  log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
+
+  let setup: SetupImage | undefined;
+  if (plan.attachSetupImage) {
+    const { settings, warnings } = windowsSettings(ctx.config, profile.entry);
+    for (const warning of warnings) log.warn(warning);
+    const oem = await hasEntries(deps.oemDir);
+    const answerFile = buildAnswerFile({
+      settings,
+      family: profile.entry.family,
+      firmware: storage.firmware.mode,
+      diskNumber: systemDiskNumber(storage.drives),
+      tpm: storage.firmware.mode === 'secure',
+      ramBytes: ctx.config.ramSize,
+      oem,
+      markerFile: SETUP_MARKER,
+    });
+    setup = await buildSetupImage({
+      path: join(ctx.config.runDir, SETUP_IMAGE_FILE),
+      answerFile,
+      oemDir: oem ? deps.oemDir : undefined,
+      driverDir: deps.driverDir,
+      virtioOs: profile.entry.virtioOs,
+      signal: ctx.signal,
+    });
+    log.info(
+      { drivers: setup.drivers, oem: setup.oem, image: setup.drive.path, user: settings.username, language: settings.uiLanguage },
+      setup.drivers.length > 0 ? 'setup image built with the virtio drivers' : 'setup image built without drivers: Windows uses a SATA disk and an e1000e NIC',
+    );
+  }
+  return {
+    drives: setup ? [...storage.drives, setup.drive] : storage.drives,
+    watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }),
+    plan,
+    setup,
+  };
+}
+
+async function hasEntries(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length > 0;
+  } catch {
+    return false;
+  }
+}
