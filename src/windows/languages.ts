@@ -65,7 +65,9 @@ export const LANGUAGES: readonly WindowsLanguage[] = [
 
 /** LANGUAGE → a row; config error (exit 2) naming the accepted values otherwise. */
 export function resolveLanguage(raw: string, variable = 'LANGUAGE'): WindowsLanguage {
-  const text = raw.trim().toLowerCase().replace(/_/g, '-');
+  // LANGUAGE is also GNU gettext's variable ("en_US:en", "de_DE.UTF-8"), which a shell may pass
+  // through: its first entry, without the encoding, is read the same way.
+  const text = (raw.split(':')[0] ?? '').trim().toLowerCase().replace(/\.[a-z0-9-]+$/, '').replace(/_/g, '-');
   const found = LANGUAGES.find((l) => l.aliases.includes(text) || l.culture.toLowerCase() === text);
   if (found) return found;
   throw invalidSetting(

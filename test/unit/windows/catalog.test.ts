@@ -92,6 +92,9 @@ describe('languages', () => {
     expect(resolveLanguage('fr').culture).toBe('fr-FR');
     expect(resolveLanguage('pt_BR').culture).toBe('pt-BR');
     expect(resolveLanguage('EN-gb').culture).toBe('en-GB');
+    // GNU gettext's LANGUAGE form, as a desktop shell exports it.
+    expect(resolveLanguage('en_US:en').culture).toBe('en-US');
+    expect(resolveLanguage('de_DE.UTF-8').culture).toBe('de-DE');
     expect(() => resolveLanguage('Klingon')).toThrow(/LANGUAGE must be/);
   });
 
