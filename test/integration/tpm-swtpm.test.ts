@@ -134,7 +134,7 @@ async function startSecureQemu(tpmSocket: string): Promise<{ qmpSocket: string }
 }
 
 describe('swtpm for BOOT_MODE=secure', () => {
-  it('runs in the foreground with its state in STORAGE/tpm, QEMU sees it, the firmware uses it, close() stops it', async () => {
+  it('runs in the foreground with its state in STORAGE/tpm, QEMU sees it and initializes it, close() stops it', async () => {
     tpm = await startTpm(context());
     expect(alive(tpm.pid)).toBe(true);
     expect(tpm.socket).toBe(join(dir, 'run', 'swtpm.sock'));
