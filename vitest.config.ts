@@ -9,6 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          globalSetup: ['test/global-setup.ts'],
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 180_000,
@@ -18,6 +19,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          globalSetup: ['test/global-setup.ts'],
           include: ['test/e2e/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 600_000,

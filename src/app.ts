@@ -138,11 +138,12 @@ function failed(error: unknown, ctx: RunContext, stop: StopRequests): number {
   return code;
 }
 
+/** Whether an error is (or was caused by) the stop request: walks the `cause` chain. */
 function isStopError(error: unknown): boolean {
-  return (
-    error instanceof StopRequestedError ||
-    (error instanceof Error && (error.name === 'AbortError' || error.cause instanceof StopRequestedError))
-  );
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (e instanceof StopRequestedError || e.name === 'AbortError') return true;
+  }
+  return false;
 }
 
 /** RUN_DIR is private: sockets of QEMU's monitor and screen live there (0700, root only). */

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface HelperProcess {
   readonly name: string;
@@ -22,7 +23,8 @@ export interface HelperProcess {
 }
 
 export function startHelper(name: string, file: string, args: string[], log: Logger): HelperProcess {
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = withParentDeathSignal([file, ...args]);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
   const recent: string[] = [];
   const lineWaiters = new Set<(line: string) => void>();
   let stopping = false;

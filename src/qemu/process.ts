@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
+import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface QemuExit {
   /** Exit code, or undefined when a signal ended it. */
@@ -29,18 +30,9 @@ export interface LaunchOptions {
   tailLines?: number;
 }
 
-/**
- * `setpriv --pdeathsig SIGTERM` (util-linux) makes the kernel send QEMU a SIGTERM when windock
- * dies, even by SIGKILL, so that QEMU never outlives its supervisor; SIGTERM (not KILL) lets
- * QEMU flush its disk caches on the way out. The setting survives the exec into QEMU.
- */
-export function withParentDeathSignal(argv: readonly string[]): string[] {
-  return ['setpriv', '--pdeathsig', 'SIGTERM', '--', ...argv];
-}
-
 export async function launchQemu(args: readonly string[], options: LaunchOptions): Promise<QemuProcess> {
-  const [command, ...rest] = withParentDeathSignal([options.binary, ...args]);
-  const child = execa(command as string, rest, {
+  const [command, rest] = withParentDeathSignal([options.binary, ...args]);
+  const child = execa(command, rest, {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -50,6 +42,7 @@ export async function launchQemu(args: readonly string[], options: LaunchOptions
     cleanup: false,
     forceKillAfterDelay: false,
     encoding: 'utf8',
+    ...SUPERVISED_CHILD,
   });
   const tailLimit = options.tailLines ?? 20;
   const tail: string[] = [];

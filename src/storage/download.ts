@@ -286,6 +286,8 @@ class DownloadJob {
     if (!this.ctx.signal.aborted) return;
     throw new AppError('media', `download of ${this.paths.fileName} stopped by request; ${this.#sidecar.bytesDone} bytes kept for resume`, {
       details: { file: this.paths.fileName, bytesDone: this.#sidecar.bytesDone },
+      // The stop request itself, so that the supervisor recognises a requested end.
+      cause: this.ctx.signal.reason,
     });
   }
 
