@@ -159,6 +159,17 @@ function specialize(settings: XMLBuilder, input: AnswerFileInput): void {
     // Servers ignore the power button at the logon screen unless shutdown without logon is allowed.
     { path: 'reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System /v shutdownwithoutlogon /t REG_DWORD /d 1 /f', description: 'windock: power button works at the logon screen' },
   ];
+  if (input.family === 'server' && !meetsComplexity(s.password, s.username)) {
+    // Windows Server enforces password complexity by default, and Setup cannot create the account
+    // with a simpler PASSWORD (the default "admin" included): lift the policy before oobeSystem.
+    commands.push({
+      path:
+        'powershell -NoProfile -NonInteractive -Command "secedit /export /cfg $env:TEMP\\windock-sec.cfg | Out-Null; ' +
+        "(Get-Content $env:TEMP\\windock-sec.cfg) -replace 'PasswordComplexity = 1','PasswordComplexity = 0' | Set-Content $env:TEMP\\windock-sec.cfg; " +
+        'secedit /configure /db $env:windir\\security\\windock.sdb /cfg $env:TEMP\\windock-sec.cfg /areas SECURITYPOLICY | Out-Null"',
+      description: 'windock: PASSWORD is simpler than the server policy allows; complexity requirement off',
+    });
+  }
   if (isAdministrator(s.username) && input.family === 'client') {
     commands.push({ path: 'net user Administrator /active:yes', description: 'windock: USERNAME is Administrator' });
   }
@@ -216,6 +227,18 @@ function oobeSystem(settings: XMLBuilder, input: AnswerFileInput): void {
   }
   const commands = shell.ele('FirstLogonCommands');
   first.forEach((c, i) => values(commands.ele('SynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, CommandLine: c.command, Description: c.description, RequiresUserInput: false }));
+}
+
+/**
+ * Windows' "Password must meet complexity requirements" (Microsoft Learn, security policy
+ * settings): at least 6 characters, not containing the account name, and characters from three
+ * of: upper case, lower case, digits, other.
+ */
+export function meetsComplexity(password: string, username: string): boolean {
+  if (password.length < 6) return false;
+  if (username.length > 2 && password.toLowerCase().includes(username.toLowerCase())) return false;
+  const classes = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
+  return classes >= 3;
 }
 
 function isAdministrator(username: string): boolean {

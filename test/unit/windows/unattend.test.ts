@@ -6,7 +6,7 @@ import { create } from 'xmlbuilder2';
 import { describe, expect, it } from 'vitest';
 import { resolveVersion, type CatalogEntry } from '../../../src/windows/catalog.js';
 import { windowsSettings } from '../../../src/windows/settings.js';
-import { buildAnswerFile, encodeUnattendPassword, RDP_FIREWALL_GROUP, type AnswerFileInput } from '../../../src/windows/unattend.js';
+import { buildAnswerFile, encodeUnattendPassword, meetsComplexity, RDP_FIREWALL_GROUP, type AnswerFileInput } from '../../../src/windows/unattend.js';
 
 const GiB = 2 ** 30;
 
@@ -175,6 +175,17 @@ describe('Autounattend.xml', () => {
     const setup = comp(pass(root, 'windowsPE'), 'Microsoft-Windows-Setup');
     expect(text(setup, 'DiskConfiguration', 'Disk', 'DiskID')).toBe('1');
     expect(text(setup, 'ImageInstall', 'OSImage', 'InstallTo', 'DiskID')).toBe('1');
+  });
+
+  it('lifts the server password complexity policy only when PASSWORD would fail it', () => {
+    const specializeCommands = (xml: string) =>
+      commandsOf(path(comp(pass(parse(xml), 'specialize'), 'Microsoft-Windows-Deployment'), 'RunSynchronous'), 'RunSynchronousCommand', 'Path');
+    const lifted = (version: string, password: string) =>
+      specializeCommands(buildAnswerFile(input({ version, firmware: 'uefi', config: { password } }))).some((c) => c?.includes('PasswordComplexity = 0'));
+    expect(lifted('2022', 'admin')).toBe(true);
+    expect(lifted('2022', 'Str0ng!Pass')).toBe(false);
+    expect(lifted('11', 'admin')).toBe(false);
+    expect(meetsComplexity('Docker123!', 'Docker')).toBe(false);
   });
 
   it('uses the built-in Administrator instead of adding an account of that name', () => {
