@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../../src/errors.js';
+import { OPTIONS, type Option } from '../../../src/config/options.js';
+import { redactConfig, resolveConfig } from '../../../src/config/resolve.js';
+import { parseCommandLine } from '../../../src/config/command-line.js';
+
+describe('resolveConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = resolveConfig({});
+    expect(config).toMatchObject({
+      version: '11',
+      storage: '/storage',
+      runDir: '/run/windock',
+      ramSize: 4 * 2 ** 30,
+      cpuCores: 2,
+      diskSize: 64 * 2 ** 30,
+      diskFmt: 'qcow2',
+      kvm: true,
+      network: 'tap',
+      webPort: 8006,
+      shutdownTimeout: 110,
+      arguments: [],
+      debug: false,
+    });
+    expect(config.boot).toBeUndefined();
+    expect(config.bootMode).toBeUndefined();
+  });
+
+  it('lets flags win over the environment', () => {
+    expect(resolveConfig({ RAM_SIZE: '8G' }, { 'ram-size': '2G' }).ramSize).toBe(2 * 2 ** 30);
+  });
+
+  it('treats an empty variable as unset', () => {
+    const config = resolveConfig({ RAM_SIZE: '', BOOT: '' });
+    expect(config.ramSize).toBe(4 * 2 ** 30);
+    expect(config.boot).toBeUndefined();
+  });
+
+  it('reports every invalid setting at once', () => {
+    let error: unknown;
+    try {
+      resolveConfig({ RAM_SIZE: 'lots', CPU_CORES: '0', DISK_FMT: 'zip' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).exitCode).toBe(2);
+    expect((error as AppError).message).toBe(
+      'RAM_SIZE must be a size such as "512M", "4G" or "1T", got "lots"; CPU_CORES must be a whole number of cores from 1 to 1024, got "0"; DISK_FMT must be one of "qcow2", "raw", got "zip"',
+    );
+  });
+
+  it('redacts secrets in what `windock config` prints', () => {
+    const shown = redactConfig(resolveConfig({ WEB_TOKEN: 'hunter2' }));
+    expect(shown['webToken']).toBe('[redacted]');
+    expect(JSON.stringify(shown)).not.toContain('hunter2');
+  });
+});
+
+describe('the option table', () => {
+  const rows = Object.values(OPTIONS) as Option<unknown>[];
+  it('gives every row a distinct environment name and kebab-case flag, and a doc', () => {
+    expect(new Set(rows.map((r) => r.env)).size).toBe(rows.length);
+    expect(new Set(rows.map((r) => r.flag)).size).toBe(rows.length);
+    for (const row of rows) {
+      expect(row.env).toMatch(/^[A-Z][A-Z0-9_]*$/);
+      expect(row.flag).toMatch(/^[a-z][a-z0-9-]*$/);
+      expect(row.doc.length).toBeGreaterThan(5);
+      expect(row.defaultText.length).toBeGreaterThan(0);
+    }
+  });
+  it('parses every default text back to the default value', () => {
+    for (const row of rows) {
+      if (row.default === undefined || /[()]/.test(row.defaultText)) continue;
+      expect(row.parse(row.defaultText, row.env)).toEqual(row.default);
+    }
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('defaults to run', () => expect(parseCommandLine([], '1.0.0')).toMatchObject({ kind: 'command', command: 'run', flags: {} }));
+  it('reads flags as raw text for the option parsers', () => {
+    expect(parseCommandLine(['run', '--ram-size', '2G', '--kvm=N'], '1.0.0')).toMatchObject({ command: 'run', flags: { 'ram-size': '2G', kvm: 'N' } });
+  });
+  it('reads the health URL', () => {
+    expect(parseCommandLine(['health', '--url', 'http://x/health'], '1.0.0')).toMatchObject({ command: 'health', healthUrl: 'http://x/health' });
+  });
+  it('documents every option with its variable and default in --help', () => {
+    const help = parseCommandLine(['--help'], '1.0.0');
+    expect(help).toMatchObject({ kind: 'exit', exitCode: 0 });
+    const text = help.kind === 'exit' ? help.output : '';
+    for (const row of Object.values(OPTIONS) as Option<unknown>[]) {
+      expect(text).toContain(`--${row.flag}`);
+      expect(text).toContain(`[${row.env}]`);
+    }
+  });
+  it('refuses an unknown flag with exit 2', () => {
+    expect(parseCommandLine(['--rams', '4G'], '1.0.0')).toMatchObject({ kind: 'exit', exitCode: 2 });
+  });
+});

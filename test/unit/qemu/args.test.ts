@@ -1,0 +1,100 @@
+/**
+ * The argv builder against stored expected argv, one snapshot per scenario (test/unit/qemu/
+ * __snapshots__): a change to the QEMU command line shows up as a reviewed diff.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildQemuArgs, escapeValue } from '../../../src/qemu/args.js';
+import type { VmSpec } from '../../../src/qemu/vm-spec.js';
+
+const base: VmSpec = {
+  name: 'windock',
+  accel: 'kvm',
+  ramBytes: 4 * 2 ** 30,
+  cpuCores: 2,
+  firmware: { mode: 'legacy' },
+  drives: [{ id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 1 }],
+  network: { mode: 'none' },
+  qmpSocket: '/run/windock/qmp.sock',
+  vncSocket: '/run/windock/vnc.sock',
+  tpmSocket: undefined,
+  extraArgs: [],
+};
+
+const scenarios: Record<string, VmSpec> = {
+  'legacy, KVM, virtio-scsi disk, no network': base,
+  'TCG, virtio-blk raw disk': {
+    ...base,
+    accel: 'tcg',
+    cpuCores: 1,
+    ramBytes: 256 * 2 ** 20,
+    drives: [{ id: 'system', path: '/storage/data.img', format: 'raw', media: 'disk', bus: 'blk', readOnly: false, bootIndex: 1 }],
+  },
+  'UEFI, ISO install: SATA cdrom first, disk second, tap network with vhost': {
+    ...base,
+    firmware: { mode: 'uefi', code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/storage/uefi-vars.fd' },
+    drives: [
+      { id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 2 },
+      { id: 'install', path: '/storage/win11.iso', format: 'raw', media: 'cdrom', bus: 'sata', readOnly: true, bootIndex: 1 },
+    ],
+    network: { mode: 'tap', ifname: 'windock-tap0', mac: '02:11:22:33:44:55', model: 'virtio-net-pci', vhost: true },
+  },
+  'secure boot with TPM, setup image on USB, user networking with forwards': {
+    ...base,
+    firmware: { mode: 'secure', code: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', vars: '/storage/uefi-vars-secure.fd' },
+    drives: [
+      { id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'sata', readOnly: false, bootIndex: 2 },
+      { id: 'install', path: '/storage/win11.iso', format: 'raw', media: 'cdrom', bus: 'sata', readOnly: true, bootIndex: 1 },
+      { id: 'setup', path: '/run/windock/setup.img', format: 'raw', media: 'removable', bus: 'sata', readOnly: true, bootIndex: undefined },
+    ],
+    network: {
+      mode: 'user',
+      mac: '02:11:22:33:44:55',
+      model: 'e1000e',
+      forwards: [
+        { protocol: 'tcp', hostPort: 3389, guestPort: 3389 },
+        { protocol: 'udp', hostPort: 3389, guestPort: 3389 },
+      ],
+    },
+    tpmSocket: '/run/windock/swtpm.sock',
+  },
+  'NVMe disk, passt network, ARGUMENTS appended last': {
+    ...base,
+    drives: [{ id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'nvme', readOnly: false, bootIndex: 1 }],
+    network: { mode: 'passt', mac: '02:11:22:33:44:55', model: 'virtio-net-pci', socket: '/run/windock/passt.sock' },
+    extraArgs: ['-device', 'virtio-gpu-pci'],
+  },
+};
+
+describe('buildQemuArgs', () => {
+  it.each(Object.entries(scenarios))('%s', (_name, spec) => {
+    expect(buildQemuArgs(spec)).toMatchSnapshot();
+  });
+
+  it('never opens VNC or QMP on TCP', () => {
+    for (const spec of Object.values(scenarios)) {
+      const args = buildQemuArgs(spec);
+      expect(args[args.indexOf('-vnc') + 1]).toMatch(/^unix:/);
+      expect(args.find((a) => a.startsWith('socket,id=qmp'))).toMatch(/path=\/run\/windock\/qmp\.sock,server=on,wait=off$/);
+      for (const chardev of args.filter((a, i) => args[i - 1] === '-chardev' || args[i - 1] === '-vnc')) {
+        expect(chardev).not.toMatch(/host=|port=|telnet|tcp:/);
+      }
+    }
+  });
+
+  it('opens read-only media read-only and never discards on them', () => {
+    const args = buildQemuArgs(scenarios['UEFI, ISO install: SATA cdrom first, disk second, tap network with vhost']!);
+    const iso = args.filter((a) => a.includes('win11.iso') || a.startsWith('node-name=install,'));
+    expect(iso.every((a) => a.includes('read-only=on') && !a.includes('discard'))).toBe(true);
+  });
+
+  it('escapes commas in paths so a path cannot inject options', () => {
+    expect(escapeValue('/storage/a,b,read-only=off')).toBe('/storage/a,,b,,read-only=off');
+    const args = buildQemuArgs({ ...base, drives: [{ ...base.drives[0]!, path: '/s/x,format=raw' }] });
+    expect(args).toContain('node-name=system-file,driver=file,filename=/s/x,,format=raw,aio=threads,cache.direct=off,discard=unmap');
+  });
+
+  it('appends ARGUMENTS last so that users can override', () => {
+    const args = buildQemuArgs(scenarios['NVMe disk, passt network, ARGUMENTS appended last']!);
+    expect(args.slice(-2)).toEqual(['-device', 'virtio-gpu-pci']);
+  });
+});
