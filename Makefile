@@ -1,0 +1,41 @@
+# The one command a newcomer runs: `make test` (installs what the tests need, builds, runs all).
+.PHONY: all build deps test test-unit test-integration test-e2e guest bench typecheck clean
+
+all: build
+
+node_modules: package.json package-lock.json
+	npm ci
+	@touch node_modules
+
+build: node_modules
+	npx tsc -p tsconfig.build.json
+
+typecheck: node_modules
+	npx tsc -p tsconfig.json --noEmit
+
+# Debian packages (root): QEMU, OVMF, dnsmasq, iptables, passt, swtpm, the guest builder's tools,
+# Chromium, Docker.
+deps:
+	scripts/setup-test-host.sh
+
+# The test guest (a tiny Debian kernel + busybox disk), built once and cached.
+guest: deps
+	test/fixtures/guest/build-guest.sh
+
+test: deps node_modules guest typecheck
+	npx vitest run
+
+test-unit: node_modules
+	npx vitest run --project unit
+
+test-integration: deps node_modules guest
+	npx vitest run --project integration
+
+test-e2e: deps node_modules guest
+	npx vitest run --project e2e
+
+bench: build guest
+	node bench/supervisor.mjs
+
+clean:
+	rm -rf dist node_modules/.cache test-artifacts

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian machine ready for `make test`: the Debian packages the tests use (listed
+# in scripts/test-packages.txt). Idempotent: installs only what is missing, so a second run costs
+# a second or two.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mapfile -t wanted < <(grep -v '^\s*#' "$here/test-packages.txt" | grep -v '^\s*$')
+# The guest builder knows its own needs; keep the two lists from drifting apart.
+mapfile -t -O "${#wanted[@]}" wanted < <(bash "$here/../test/fixtures/guest/build-guest.sh" --print-deps)
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup-test-host: all ${#wanted[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-test-host: missing packages (run as root to install): ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup-test-host: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
