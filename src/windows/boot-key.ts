@@ -165,3 +165,60 @@ export async function pressKeys(
   }
   return { sent };
 }
+
+type Execute = (command: string, args: Record<string, unknown>, signal: AbortSignal) => Promise<unknown>;
+
+interface HandlerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * The adapter the supervisor wires: `onSerialLine` goes to QEMU's serial console reader (it is
+ * fed before QMP is connected), `attach` gets QMP's execute once connected. A press decided
+ * before QMP is attached waits for it.
+ */
+export function createBootKeyHandler(options: {
+  watcher: BootKeyWatcher;
+  log: HandlerLog;
+  signal: AbortSignal;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}): { onSerialLine(line: string): void; attach(execute: Execute): void } {
+  const { watcher, log, signal } = options;
+  const sleep = options.sleep ?? ((ms, s) => new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    s.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  }));
+  let execute: Execute | undefined;
+  let pending: KeyPress | undefined;
+  const run = (press: KeyPress, exec: Execute) => {
+    void pressKeys(exec, press, signal, sleep).then((result) => {
+      if (result.error) log.warn({ sent: result.sent, err: String(result.error) }, 'pressing keys for the install media failed; its prompt times out');
+      else log.info({ sent: result.sent }, 'keys pressed: the install media boots');
+    });
+  };
+  return {
+    onSerialLine(line) {
+      for (const decision of watcher.feed(`${line}\n`)) {
+        const event = decision.because;
+        if (decision.action === 'report') {
+          log.info({ event: event.kind, ...('entry' in event ? { entry: event.entry } : {}), ...('reason' in event ? { reason: event.reason } : {}) }, 'firmware boot step');
+        } else if (decision.action === 'let-time-out') {
+          log.info({ event: event.kind }, 'install media prompt left to time out: the disk boots');
+        } else {
+          log.info({ event: event.kind, presses: decision.press.presses }, 'the install media is starting: pressing Enter for "Press any key to boot from CD or DVD"');
+          if (execute) run(decision.press, execute);
+          else pending = decision.press;
+        }
+      }
+    },
+    attach(exec) {
+      execute = exec;
+      if (pending) {
+        const press = pending;
+        pending = undefined;
+        run(press, exec);
+      }
+    },
+  };
+}

@@ -9,7 +9,9 @@
  *   const profile = windowsProfile(config, await driversAvailable(DRIVERS_DIR))   // before storage
  *   const storage = await prepareStorage(ctx, host, defaultStorageDeps({ resolveVersionMedia: windowsVersionMedia(...) }))
  *   const win = await prepareWindowsInstall(ctx, storage, { oemDir: '/oem', driverDir: DRIVERS_DIR, qemuImg })
- *   spec.drives = win.drives; onSerialLine → win.watcher.feed(line) → pressKeys(qmp.execute, …)
+ *   spec.drives = win.drives
+ *   const keys = createBootKeyHandler({ watcher: win.watcher, log, signal })   // boot-key.ts
+ *   onSerialLine: keys.onSerialLine; once QMP is up: keys.attach((c, a, s) => qmp.execute(c, a, { signal: s }))
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -100,3 +100,20 @@ describe('key presses over QMP', () => {
     expect(String(result.error)).toContain('QMP gone');
   });
 });
+
+describe('boot-key handler (the supervisor adapter)', () => {
+  it('queues a press decided before QMP is attached, then sends it; logs each step', async () => {
+    const logged: string[] = [];
+    const log = { info: (_o: object, msg: string) => void logged.push(msg), warn: (_o: object, msg: string) => void logged.push(`WARN ${msg}`) };
+    const { createBootKeyHandler } = await import('../../../src/windows/boot-key.js');
+    const handler = createBootKeyHandler({ watcher: new BootKeyWatcher({ armed: true, press: { keys: ['ret'], presses: 2, intervalMs: 1 } }), log, signal: new AbortController().signal, sleep: async () => undefined });
+    for (const line of recording('ovmf-uefi-cdrom.serial.log').split('\r\n')) handler.onSerialLine(line);
+    const sent: string[] = [];
+    handler.attach(async (command) => void sent.push(command));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual(['send-key', 'send-key']);
+    expect(logged).toContain('firmware boot step');
+    expect(logged.some((m) => m.startsWith('the install media is starting'))).toBe(true);
+    expect(logged).toContain('keys pressed: the install media boots');
+  });
+});
