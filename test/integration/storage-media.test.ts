@@ -236,6 +236,23 @@ describe('disk lifecycle', () => {
     expect(sha256File(disk)).toBe(digest);
   });
 
+  it('warns on btrfs and creates the writable disk with copy-on-write off (+C)', async () => {
+    const dir = temp.make();
+    const fsImage = join(dir, 'btrfs.img');
+    execFileSync('truncate', ['-s', '200M', fsImage]);
+    execFileSync('mkfs.btrfs', ['-q', fsImage]);
+    const storage = join(dir, 'storage');
+    mkdirSync(storage);
+    execFileSync('mount', ['-o', 'loop', fsImage, storage]);
+    mounts.push(storage);
+    const base = makeImage(temp.make(), 'golden.qcow2', 'qcow2');
+    const ctx = makeContext({ STORAGE: storage, BOOT: base });
+    await prepareStorage(ctx, HOST);
+    const attributes = execFileSync('lsattr', [join(storage, 'data.qcow2')], { encoding: 'utf8' }).split(' ')[0]!;
+    expect(attributes).toContain('C');
+    expect(ctx.lines.some((l) => l.level === 40 && String(l.msg).startsWith('STORAGE is on btrfs'))).toBe(true);
+  });
+
   it('fails cleanly when STORAGE is full, leaving the existing files byte-identical', async () => {
     const storage = temp.make();
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', storage]);
