@@ -81,7 +81,7 @@ async function readUdpReply(host: string, port: number, timeoutMs = 3_000): Prom
     socket.send('hello\n', port, host);
     const reply = await Promise.race([
       once(socket, 'message').then(([message]) => String(message).split('\n')[0]),
-      new Promise<undefined>((r) => setTimeout(r, timeoutMs)),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs)),
     ]);
     return reply;
   } finally {
