@@ -177,6 +177,13 @@ export async function markBootedFromDisk(ctx: RunContext): Promise<void> {
   ctx.log.child({ component: 'storage' }).info('first boot from the system disk recorded; install media no longer boots first');
 }
 
+/** Names windock owns in STORAGE: a download never lands on them (a URL ending in /data.qcow2). */
+const RESERVED_NAMES = /^(data\.qcow2|data\.img|windock\.json|uefi-vars(-secure)?\.fd)$/i;
+
+export function safeDownloadName(name: string): string {
+  return RESERVED_NAMES.test(name) ? `download-${name}` : name;
+}
+
 function sourceOf(boot: string): string {
   return isUrl(boot) ? publicUrl(boot) : boot;
 }
@@ -246,7 +253,7 @@ async function acquireMedia(
   let shown: string;
   if (source.kind === 'url') {
     shown = publicUrl(source.url);
-    const fileName = source.fileName ?? fileNameFromUrl(source.url);
+    const fileName = safeDownloadName(source.fileName ?? fileNameFromUrl(source.url));
     log.info({ url: shown, file: fileName, reason: boot ? 'BOOT is a URL' : 'VERSION names downloadable media' }, 'media comes from a download');
     path = await deps.download(ctx, { url: source.url, dir: storageDir, fileName, sha256: source.sha256 });
   } else {

@@ -89,6 +89,9 @@ export interface StoragePlan {
   decisions: Decision[];
 }
 
+/** Virtio-SCSI: TRIM, many disks on one controller, and the bus Windows' virtio drivers serve best. */
+export const DEFAULT_DISK_BUS = 'scsi';
+
 export type PlanConfig = Pick<Config, 'diskSize' | 'diskFmt' | 'diskType' | 'bootCopy' | 'bootMode'>;
 
 /**
@@ -306,7 +309,7 @@ function planDrives(
     path: systemDisk.path,
     format: systemDisk.format,
     media: 'disk',
-    bus: config.diskType,
+    bus: config.diskType ?? DEFAULT_DISK_BUS,
     readOnly: false,
     bootIndex: 1,
   };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, ifRangeValue, isRetryableStatus, parseContentRange } from '../../../src/storage/download.js';
 import { fileNameFromUrl, publicUrl } from '../../../src/storage/media.js';
+import { safeDownloadName } from '../../../src/storage/prepare.js';
 
 describe('download helpers', () => {
   it('parses Content-Range', () => {
@@ -27,5 +28,9 @@ describe('download helpers', () => {
     expect(fileNameFromUrl('https://h.example/')).toBe('download.bin');
     expect(fileNameFromUrl('https://h.example/..')).toBe('download.bin');
     expect(publicUrl('https://user:pw@h.example:8443/x.iso?sig=s#f')).toBe('https://h.example:8443/x.iso');
+    // A download never takes the name of the system disk or the state file.
+    expect(safeDownloadName('data.qcow2')).toBe('download-data.qcow2');
+    expect(safeDownloadName('windock.json')).toBe('download-windock.json');
+    expect(safeDownloadName('golden.qcow2')).toBe('golden.qcow2');
   });
 });
