@@ -14,15 +14,15 @@ import { startNetwork, type NetworkSession } from './host/network.js';
 import { probeTcp } from './host/reachability.js';
 import { startTpm } from './host/swtpm.js';
 import { resolveWebToken } from './http/auth.js';
-import { createMetrics, type Metrics } from './http/metrics.js';
-import { startWebServer } from './http/server.js';
-import { createViewer } from './http/viewer.js';
+import type { Metrics } from './http/metrics.js';
+import { startWebServer, type WebServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { buildQemuArgs } from './qemu/args.js';
 import { launchQemu } from './qemu/process.js';
 import type { VmSpec } from './qemu/vm-spec.js';
 import { QmpClient } from './qmp/client.js';
-import { prepareStorage, type PreparedStorage } from './storage/prepare.js';
+import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
+import { QemuImg } from './storage/qemu-img.js';
 import { StateFile } from './storage/state-file.js';
 import { DEFAULT_LADDER } from './supervisor/shutdown-ladder.js';
 import { StatusStore } from './supervisor/status.js';
@@ -40,47 +40,62 @@ export interface AppOptions {
 const READY_PROBE_INTERVAL_MS = 2_000;
 
 export async function runApp(options: AppOptions): Promise<number> {
-  const { config, log, stop } = options;
+  const { log, stop } = options;
   const status = new StatusStore();
-  const ctx: RunContext = { config, log, status, state: new StateFile(config.storage), signal: stop.graceful };
+  const ctx: RunContext = { config: options.config, log, status, state: new StateFile(options.config.storage), signal: stop.graceful };
   const resources: Resource[] = [];
-  const metrics = createMetrics(status);
   status.subscribe((s, previous) => {
     if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
   });
 
   try {
-    await prepareRunDir(config.runDir);
-    const web = await startWebServer({ port: config.webPort, status, log: log.child({ component: 'http' }) });
+    await prepareRunDir(options.config.runDir);
+    const web = await startWebServer({ port: options.config.webPort, status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });
 
     const host = await preflight(ctx);
     const token = await resolveWebToken(ctx);
-    const vncSocket = join(config.runDir, 'vnc.sock');
-    const viewer = createViewer({ vncSocket, status, log, auth: { token }, viewOnly: config.viewOnly, metrics });
-    web.setDelegate(viewer);
-    resources.push({ name: 'viewer', close: () => viewer.close() });
+    const vncSocket = join(options.config.runDir, 'vnc.sock');
+    // The viewer (ws, noVNC, prom-client) is loaded off the critical path: as soon as a download
+    // leaves time for it, else right after QEMU starts. /health never depends on it.
+    const viewer = lazyViewer(ctx, web, { vncSocket, token }, resources);
+    status.subscribe((s) => {
+      if (s.phase === 'downloading') void viewer.load();
+    });
 
-    const storage = await prepareStorage(ctx, host);
-    const tpm = storage.firmware.mode === 'secure' ? await startTpm(ctx) : undefined;
+    // Windows (VERSION is a catalog key and no BOOT): firmware and devices follow the version.
+    const windows = options.config.boot ? undefined : await import('./windows/app-stage.js');
+    const profile = windows ? await windows.loadWindowsProfile(options.config) : undefined;
+    if (profile) log.info({ version: profile.entry.key, bootMode: profile.bootMode, disk: profile.disk, nic: profile.nic }, profile.devicesReason);
+    const config = effectiveConfig(options.config, profile);
+    const stageCtx: RunContext = { ...ctx, config };
+
+    const storage = await prepareStorage(
+      stageCtx,
+      host,
+      windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps(),
+    );
+    const install = windows ? await windows.prepareInstall(stageCtx, storage, new QemuImg()) : undefined;
+    const tpm = storage.firmware.mode === 'secure' ? await startTpm(stageCtx) : undefined;
     if (tpm) resources.push(tpm);
-    const network = await startNetwork(ctx, host);
+    const network = await startNetwork(stageCtx, host);
     resources.push(network);
     status.update({ guestAddress: network.guestAddress });
     ctx.signal.throwIfAborted();
 
+    const keys = install?.keys(log, ctx.signal);
     const spec: VmSpec = {
       name: 'windock',
       accel: config.kvm ? 'kvm' : 'tcg',
       ramBytes: config.ramSize,
       cpuCores: config.cpuCores,
       firmware: storage.firmware,
-      drives: storage.drives,
-      network: network.spec,
+      drives: install?.drives ?? storage.drives,
+      network: profile && network.spec.mode !== 'none' ? { ...network.spec, model: profile.nic } : network.spec,
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
-      extraArgs: config.arguments,
+      extraArgs: [...(install?.extraArgs ?? []), ...config.arguments],
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');
@@ -93,18 +108,33 @@ export async function runApp(options: AppOptions): Promise<number> {
       stop.request('helper died');
     });
 
+    const serial = consoleLoggers(log);
     const outcome = await runVm({
       log,
       status,
       stop,
-      launch: () => launchQemu(args, { binary: options.qemuBinary ?? 'qemu-system-x86_64', ...consoleLoggers(log) }),
+      launch: async () => {
+        const qemu = await launchQemu(args, {
+          binary: options.qemuBinary ?? 'qemu-system-x86_64',
+          onStderrLine: serial.onStderrLine,
+          onSerialLine: (line) => {
+            serial.onSerialLine(line);
+            keys?.onSerialLine(line);
+          },
+        });
+        void viewer.load();
+        return qemu;
+      },
       connectQmp: (signal) => QmpClient.connect(spec.qmpSocket, { timeoutMs: 30_000, signal }),
       ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
-      onRunning: async (_qmp, signal) => {
+      onRunning: async (qmp, signal) => {
+        keys?.attach((command, args, s) => qmp.execute(command, args, { signal: s }));
         await network.afterQemuStart?.();
         void watchReadiness(network, storage, status, log, signal);
       },
-      onStopped: (seconds, endedBy) => metrics.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'),
+      onStopped: (seconds, endedBy) => {
+        void viewer.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'));
+      },
     });
     log.info({ exitCode: outcome.exitCode, reason: outcome.reason }, 'windock is done');
     // A VM stopped because its DHCP server or TPM died did not end well, however cleanly it stopped.
@@ -113,8 +143,37 @@ export async function runApp(options: AppOptions): Promise<number> {
     return failed(error, ctx, stop);
   } finally {
     await closeAll(resources, log);
-    await rm(join(config.runDir, 'qmp.sock'), { force: true }).catch(() => undefined);
+    await rm(join(options.config.runDir, 'qmp.sock'), { force: true }).catch(() => undefined);
   }
+}
+
+/** Settings a Windows version decides when the user left them unset. */
+function effectiveConfig(config: Config, profile: { bootMode: Config['bootMode']; disk: Config['diskType'] } | undefined): Config {
+  if (!profile) return config;
+  return { ...config, bootMode: config.bootMode ?? profile.bootMode, diskType: config.diskType ?? profile.disk };
+}
+
+interface LazyViewer {
+  /** Loads and installs the viewer once; later calls return the same promise. */
+  load(): Promise<void>;
+  metrics(): Promise<Metrics | undefined>;
+}
+
+function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined }, resources: Resource[]): LazyViewer {
+  let loading: Promise<Metrics | undefined> | undefined;
+  const load = (): Promise<Metrics | undefined> =>
+    (loading ??= (async () => {
+      const [{ createViewer }, { createMetrics }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js')]);
+      const metrics = createMetrics(ctx.status);
+      const viewer = createViewer({ vncSocket: options.vncSocket, status: ctx.status, log: ctx.log, auth: { token: options.token }, viewOnly: ctx.config.viewOnly, metrics });
+      web.setDelegate(viewer);
+      resources.push({ name: 'viewer', close: () => viewer.close() });
+      return metrics;
+    })().catch((error: Error) => {
+      ctx.log.error({ err: error.message }, 'the viewer could not be loaded');
+      return undefined;
+    }));
+  return { load: async () => void (await load()), metrics: () => loading ?? Promise.resolve(undefined) };
 }
 
 function failed(error: unknown, ctx: RunContext, stop: StopRequests): number {
@@ -176,7 +235,7 @@ async function watchReadiness(
   const target = network.readiness;
   if (!target) return;
   while (!signal.aborted) {
-    const reachable = await probeTcp(target.host, target.port, 1_500, signal).catch(() => false);
+    const reachable = await probeTcp(target.host, target.port, 1_500, signal, { expectReply: target.expectReply }).catch(() => false);
     if (signal.aborted) return;
     if (reachable !== status.snapshot.guestReachable) {
       status.update({ guestReachable: reachable });
@@ -202,4 +261,3 @@ async function closeAll(resources: Resource[], log: Logger): Promise<void> {
   }
 }
 
-export type { Metrics };

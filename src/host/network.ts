@@ -30,8 +30,12 @@ export interface NetworkSession extends Resource {
   spec: NetworkSpec;
   /** The guest's IPv4 address as the container sees it (the fixed DHCP lease for tap). */
   guestAddress: string | undefined;
-  /** Where to probe for /health/ready: the guest directly (tap) or the forwarded port on loopback (user). */
-  readiness: { host: string; port: number } | undefined;
+  /**
+   * Where to probe for /health/ready: the guest directly (tap) or the forwarded port on loopback
+   * (user). `expectReply`: only an answer counts, not an accepted connection — passt and slirp
+   * accept on the container side and hold the connection open while the guest is not even up.
+   */
+  readiness: { host: string; port: number; expectReply?: boolean } | undefined;
   /** The tap plan, for NETWORK=tap (tests and /health details). */
   plan?: NetworkPlan;
   /** Called by the supervisor once QEMU runs. Unused today: the tap is a bridge port before QEMU starts. */
@@ -270,7 +274,9 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
   const mac = await resolveGuestMac(ctx, deps.random);
   const readiness = { host: '127.0.0.1', port: config.readyPort };
 
-  if (host.programs.passt && (await qemuHasNetdevStream(deps))) {
+  const passtVerdict = host.programs.passt ? judgePasstVersion((await readPasstVersion(deps)) ?? '') : undefined;
+  if (passtVerdict && !passtVerdict.usable) log.warn({ reason: passtVerdict.reason }, 'not using passt');
+  if (passtVerdict?.usable && (await qemuHasNetdevStream(deps))) {
     // passt started as root switches to `nobody` before it binds its socket (passt(1), --runas),
     // and nobody may not traverse a private RUN_DIR (0700). Keeping uid 0 costs little: passt
     // still drops every capability and confines itself (namespaces, seccomp) after start-up.
@@ -290,7 +296,7 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
         spec: { mode: 'passt', mac, model: NIC_MODEL, socket },
         // passt gives the guest the container's own address (passt(1), "--address" default).
         guestAddress: uplinkAddress,
-        readiness,
+        readiness: { ...readiness, expectReply: true },
         died: passt.died,
         close: async () => {
           await passt.stop();
@@ -308,9 +314,35 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
     name: 'network',
     spec: { mode: 'user', mac, model: NIC_MODEL, forwards },
     guestAddress: SLIRP_GUEST_ADDRESS,
-    readiness,
+    readiness: { ...readiness, expectReply: true },
     close: async () => {},
   };
+}
+
+/**
+ * Whether this passt build can carry forwarded connections to a guest. Debian bookworm's passt
+ * (0.0~git20230309.7c7625d-1) reports "passt unknown version"; with QEMU 7.2 `-netdev stream` it
+ * accepts a forwarded TCP connection and sends the guest its SYN, but never ACKs the guest's
+ * SYN-ACK, so no forwarded connection ever completes (seen in a pcap, --pcap; with --debug it
+ * crashes in tcp_tap_conn_from_sock). Release builds print a dated version ("passt 2024_06_07.8a83b53")
+ * and are used; a build without one falls back to QEMU's slirp, which works with any QEMU.
+ */
+export function judgePasstVersion(versionOutput: string): { usable: boolean; reason: string } {
+  const first = versionOutput.split('\n')[0]?.trim() ?? '';
+  if (/^passt\s+\d{4}_\d{2}_\d{2}\b/.test(first)) return { usable: true, reason: first };
+  return {
+    usable: false,
+    reason: `passt reports ${JSON.stringify(first)}, not a dated release: such builds (Debian bookworm's 2023-03 snapshot) never complete a forwarded TCP handshake with the guest; using QEMU's user networking instead`,
+  };
+}
+
+async function readPasstVersion(deps: NetworkDeps): Promise<string | undefined> {
+  try {
+    const result = await deps.run(deps.programs.passt, ['--version']);
+    return result.exitCode === 0 ? `${result.stdout}${result.stderr}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `-netdev stream` arrived in QEMU 7.2; `-netdev help` lists the backends this binary has. */

@@ -4,7 +4,6 @@
  * not get it back).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -34,17 +33,6 @@ async function env(extra: Record<string, string>): Promise<Record<string, string
   return { KVM: 'N', RAM_SIZE: '256M', STORAGE: storage, RUN_DIR: join(storage, 'run'), ...extra };
 }
 
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 describe('without NET_ADMIN', () => {
   it('NETWORK=tap is refused with exit 3, naming NET_ADMIN and the fix', async () => {
     const ns = await createNetns();
@@ -54,19 +42,24 @@ describe('without NET_ADMIN', () => {
     expect(result.event?.hint).toContain('--cap-add NET_ADMIN');
   });
 
-  it('NETWORK=user runs passt, which forwards 3389 from the container address', async () => {
+  it("NETWORK=user falls back to QEMU's slirp when passt is Debian bookworm's undated build", async () => {
+    // This machine's passt (0.0~git20230309) never completes a forwarded handshake with a guest
+    // (src/host/network.ts, judgePasstVersion); test/e2e/network-user.test.ts forwards through slirp.
     const ns = await createNetns();
     const driver = await startDriver(ns, build, await env({ NETWORK: 'user', USER_PORTS: '8080/tcp' }), { wrap: NO_NET_ADMIN });
     drivers.push(driver);
-    expect(driver.ready.spec).toMatchObject({ mode: 'passt', model: 'virtio-net-pci' });
-    expect((driver.ready.spec as { socket: string }).socket).toMatch(/passt\.sock$/);
-    expect(driver.ready.guestAddress).toBe(ns.address);
-    expect(driver.ready.readiness).toEqual({ host: '127.0.0.1', port: 3389 });
-    // passt listens on the forwarded ports on the container side (the guest side needs QEMU).
-    expect(await accepts(ns.address, 3389)).toBe(true);
-    expect(await accepts(ns.address, 8080)).toBe(true);
-    expect(await accepts(ns.address, 8006)).toBe(false);
+    expect(driver.ready.spec).toMatchObject({
+      mode: 'user',
+      model: 'virtio-net-pci',
+      forwards: [
+        { protocol: 'tcp', hostPort: 3389, guestPort: 3389 },
+        { protocol: 'udp', hostPort: 3389, guestPort: 3389 },
+        { protocol: 'tcp', hostPort: 8080, guestPort: 8080 },
+      ],
+    });
+    expect(driver.ready.guestAddress).toBe('10.0.2.15');
+    expect(driver.ready.readiness).toEqual({ host: '127.0.0.1', port: 3389, expectReply: true });
+    expect(driver.stderr()).toContain('not using passt');
     await driver.close();
-    expect(await accepts(ns.address, 3389)).toBe(false);
   });
 });

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { buildDnsmasqArgs, parseResolvConf } from '../../../src/host/dhcp.js';
-import { buildPasstArgs, userForwards } from '../../../src/host/network.js';
-import { probeTcp } from '../../../src/host/reachability.js';
+import { buildPasstArgs, judgePasstVersion, userForwards } from '../../../src/host/network.js';
+import { probeTcp, RDP_CONNECTION_REQUEST } from '../../../src/host/reachability.js';
 
 describe('dnsmasq argv', () => {
   it('binds to the bridge, hands out one fixed lease and names the bridge as router and DNS', () => {
@@ -61,6 +61,16 @@ describe('user networking', () => {
   });
 });
 
+describe('passt version gate', () => {
+  it("uses dated passt releases and not Debian bookworm's undated 2023-03 snapshot", () => {
+    expect(judgePasstVersion('passt 2024_06_07.8a83b53\nCopyright Red Hat\n').usable).toBe(true);
+    const bookworm = judgePasstVersion('passt unknown version\nCopyright Red Hat\n');
+    expect(bookworm.usable).toBe(false);
+    expect(bookworm.reason).toContain('"passt unknown version"');
+    expect(judgePasstVersion('').usable).toBe(false);
+  });
+});
+
 describe('probeTcp', () => {
   const servers: Server[] = [];
   afterEach(async () => {
@@ -84,6 +94,19 @@ describe('probeTcp', () => {
   it('is false when the accepting side closes at once without data (a forwarder whose guest refused)', async () => {
     const closer = await listen((s) => s.destroy());
     expect(await probeTcp('127.0.0.1', closer, 2000, new AbortController().signal, { settleMs: 500 })).toBe(false);
+  });
+
+  it('with expectReply: false for a forwarder that only holds the connection, true once something answers the RDP request', async () => {
+    const holder = await listen((s) => s.resume());
+    const received: Buffer[] = [];
+    const rdp = await listen((s) => s.once('data', (d: Buffer) => {
+      received.push(d);
+      s.end(Buffer.from('0300000b06d00000123400', 'hex'));
+    }));
+    const signal = new AbortController().signal;
+    expect(await probeTcp('127.0.0.1', holder, 800, signal, { settleMs: 50, expectReply: true })).toBe(false);
+    expect(await probeTcp('127.0.0.1', rdp, 2000, signal, { expectReply: true })).toBe(true);
+    expect(received[0]).toEqual(RDP_CONNECTION_REQUEST);
   });
 
   it('is false for a closed port and when aborted', async () => {
