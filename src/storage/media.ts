@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { AppError } from '../errors.js';
+import { runProgram } from '../subprocess.js';
 import { isIso9660, ISO9660_MAGIC_OFFSET, partitionScheme, type PartitionScheme } from './partition.js';
 import type { QemuImg } from './qemu-img.js';
 import { convertedBaseName, type FileIdentity, type ObservedMedia } from './storage-plan.js';
@@ -89,13 +89,13 @@ export async function extractBox(boxPath: string, storageDir: string, signal?: A
   const work = join(storageDir, `.extract-${randomUUID()}`);
   await mkdir(work);
   try {
-    const result = await execa(
+    const result = await runProgram(
       'tar',
       ['-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'],
-      { reject: false, cancelSignal: signal, stdin: 'ignore' },
+      signal ? { signal } : {},
     );
     if (result.failed) {
-      throw new AppError('media', `BOOT ${boxPath} is not a Vagrant box holding box.img: ${String(result.stderr || result.shortMessage).trim()}`, {
+      throw new AppError('media', `BOOT ${boxPath} is not a Vagrant box holding box.img: ${result.stderr.trim() || `tar exit code ${result.exitCode}`}`, {
         hint: 'A libvirt Vagrant box is a tar archive with box.img and metadata.json.',
       });
     }

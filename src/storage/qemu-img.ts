@@ -1,11 +1,11 @@
 /**
- * The `qemu-img` adapter: every call is an argv array through execa (never a shell), with a
+ * The `qemu-img` adapter: every call is an argv array (never a shell), with a
  * deadline-free but abortable run (conversions of large images legitimately take minutes; the
  * run's AbortSignal ends them). Failures become AppError('media') carrying qemu-img's own words.
  *
  * Reference: qemu-img(1), https://www.qemu.org/docs/master/tools/qemu-img.html
  */
-import { execa } from 'execa';
+import { runProgram } from '../subprocess.js';
 import { AppError } from '../errors.js';
 
 export interface ImageInfo {
@@ -28,16 +28,11 @@ export interface RunOptions {
 /** Runs qemu-img with argv; resolves with stdout, rejects with an error carrying stderr. */
 export type QemuImgRun = (args: string[], options: RunOptions) => Promise<string>;
 
-export function execaQemuImg(binary = 'qemu-img'): QemuImgRun {
+export function spawnQemuImg(binary = 'qemu-img'): QemuImgRun {
   return async (args, options) => {
-    const result = await execa(binary, args, {
-      cancelSignal: options.signal,
-      reject: false,
-      stdin: 'ignore',
-      stripFinalNewline: true,
-    });
+    const result = await runProgram(binary, args, options.signal ? { signal: options.signal } : {});
     if (result.failed) {
-      const reason = result.isCanceled ? 'aborted' : String(result.stderr || result.shortMessage).trim();
+      const reason = result.canceled ? 'aborted' : result.stderr.trim() || `exit code ${result.exitCode}`;
       throw new QemuImgError(args, reason, result.exitCode);
     }
     return result.stdout;
@@ -68,7 +63,7 @@ export interface CreateOptions {
 export class QemuImg {
   readonly #run: QemuImgRun;
 
-  constructor(run: QemuImgRun = execaQemuImg()) {
+  constructor(run: QemuImgRun = spawnQemuImg()) {
     this.#run = run;
   }
 

@@ -99,6 +99,20 @@ describe('download', () => {
     expect(result.fetchedBytes).toBe(fileA.body.length);
   });
 
+  it('gives the same exact file with the hash in a worker thread, across a drop and a resume', async () => {
+    const server = await serve(({ index }) => (index === 0 ? { kind: 'serve', file: fileA, dropAfter: 1_300_000 } : { kind: 'serve', file: fileA }));
+    const t = setup();
+    const result = await t.run(server, { sha256: sha(fileA.body), hashInWorker: true });
+    expect(result.sha256).toBe(sha(fileA.body));
+    expect(server.requests[1]).toMatchObject({ status: 206, start: server.requests[0]!.bytesSent });
+    // A new process's view: the part re-hashed through the worker on resume.
+    const u = setup();
+    writeFileSync(u.part, fileA.body.subarray(0, 2_000_000));
+    writeFileSync(`${u.part}.json`, JSON.stringify({ schema: 1, url: server.url(), etag: '"a-1"', total: fileA.body.length, bytesDone: 2_000_000 }));
+    const resumed = await u.run(server, { sha256: sha(fileA.body), hashInWorker: true });
+    expect(resumed).toMatchObject({ sha256: sha(fileA.body), fetchedBytes: fileA.body.length - 2_000_000 });
+  });
+
   it('restarts cleanly from 0 when the server ignores Range', async () => {
     const server = await serve(({ index }) => ({ kind: 'serve', file: fileA, dropAfter: index === 0 ? 1_000_000 : undefined, ignoreRange: index > 0 }));
     const t = setup();
