@@ -134,6 +134,7 @@ function followStatus() {
   };
 }
 
+/** The fallback while the event stream is down (windock restarting, a proxy without SSE). */
 async function pollStatus() {
   try {
     const response = await fetch('api/status', { cache: 'no-store' });
@@ -141,7 +142,12 @@ async function pollStatus() {
       ui.status.textContent = 'The viewer token is missing or wrong: open the address from the log.';
       return;
     }
-    if (response.ok) onStatus(await response.json());
+    if (response.ok) {
+      onStatus(await response.json());
+      // windock answers again: back to the pushed stream.
+      followStatus();
+      return;
+    }
   } catch {
     // windock is restarting: keep trying.
   }
