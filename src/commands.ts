@@ -3,7 +3,7 @@
  * HEALTHCHECK) and `config` (print the resolved settings). Receives everything from main.
  */
 import { createRequire } from 'node:module';
-import { parseCommandLine } from './config/command-line.js';
+import type { CommandLine } from './config/command-line.js';
 import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.js';
 import type { Config } from './config/options.js';
 import { AppError, EXIT_CODES } from './errors.js';
@@ -22,7 +22,12 @@ export interface CommandIo {
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export async function runCommandLine(io: CommandIo): Promise<number> {
-  const line = parseCommandLine(io.argv, VERSION);
+  // A container starts `windock` with no arguments: that needs no parser (and yargs' import is a
+  // good part of the start-up time that QEMU waits on).
+  const line: CommandLine =
+    io.argv.length === 0
+      ? { kind: 'command', command: 'run', flags: {}, healthUrl: undefined }
+      : (await import('./config/command-line.js')).parseCommandLine(io.argv, VERSION);
   if (line.kind === 'exit') {
     (line.exitCode === 0 ? io.print : io.printError)(line.output);
     return line.exitCode;

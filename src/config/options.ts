@@ -94,7 +94,7 @@ export const OPTIONS = {
     doc: 'format of a newly created disk: qcow2 or raw',
   }),
   diskType: option<(typeof DISK_BUSES)[number]>({
-    env: 'DISK_TYPE', flag: 'disk-type', default: 'scsi', defaultText: 'scsi', parse: enumParser(DISK_BUSES), group: 'Storage',
+    env: 'DISK_TYPE', flag: 'disk-type', default: undefined, defaultText: 'scsi (sata for Windows without virtio drivers)', parse: enumParser(DISK_BUSES), group: 'Storage',
     doc: 'disk controller: scsi (virtio-scsi), blk (virtio-blk), sata (no drivers needed), nvme',
   }),
   kvm: option<boolean>({

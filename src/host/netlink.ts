@@ -13,7 +13,8 @@
  *   it and takes QEMU's IFF_VNET_HDR flag, drivers/net/tun.c tun_set_iff).
  * A persistent tap outlives a crashed QEMU; the next run's cleanup deletes it by name.
  */
-import { AttrStream, createRtNetlink, ifla, type RtNetlinkSocket } from 'netlink';
+import { createRequire } from 'node:module';
+import type { RtNetlinkSocket } from 'netlink';
 import { AppError } from '../errors.js';
 import type { AddressInfo, LinkInfo, NetworkInventory, RouteInfo } from './network-plan.js';
 import { formatIpv4, parseIpv4 } from './network-plan.js';
@@ -38,7 +39,16 @@ export interface LinkOps {
   close(): void;
 }
 
+/**
+ * The netlink package (a native addon) is loaded on first use, not at import: only NETWORK=tap
+ * needs it, and its load is a noticeable part of the start-up time QEMU waits on.
+ */
+function loadNetlink(): typeof import('netlink') {
+  return createRequire(import.meta.url)('netlink') as typeof import('netlink');
+}
+
 export function openLinkOps(run: RunProgram): LinkOps {
+  const { AttrStream, createRtNetlink, ifla } = loadNetlink();
   const socket: RtNetlinkSocket = createRtNetlink();
 
   const indexOf = async (name: string): Promise<number | undefined> => {

@@ -7,7 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { runProgram } from '../subprocess.js';
 import type { HostFacts, KvmFacts } from './facts.js';
 
 /** Linux device numbers, Documentation/admin-guide/devices.txt: misc major 10. */
@@ -50,13 +50,8 @@ export interface ProbeDeps {
 export const DEFAULT_PROGRAM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 export const realRun: RunProgram = async (file, args) => {
-  const result = await execa(file, args, { reject: false, stdin: 'ignore', timeout: 10_000 });
-  // execa reports a missing program as a failed result with no exit code.
-  return {
-    exitCode: result.exitCode ?? 127,
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? result.message ?? ''),
-  };
+  const result = await runProgram(file, args, { timeoutMs: 10_000 });
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 };
 
 export async function realStatDevice(path: string): Promise<DeviceInfo | undefined> {

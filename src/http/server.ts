@@ -40,7 +40,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       res.end(req.method === 'HEAD' ? undefined : text);
       return;
     }
-    if (delegate?.handle(req, res)) return;
+    if (!delegate) {
+      // The viewer loads right after QEMU starts (or when a download begins): ask to come back.
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '2' });
+      res.end('windock is starting; the viewer is ready in a moment\n');
+      return;
+    }
+    if (delegate.handle(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('not found\n');
   });

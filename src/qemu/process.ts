@@ -3,9 +3,10 @@
  * the guest's serial console, stderr QEMU's own messages, of which the last lines are kept for
  * the crash report. Nothing is buffered whole: the process may run for weeks.
  */
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import { AppError } from '../errors.js';
 import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface QemuExit {
@@ -32,18 +33,7 @@ export interface LaunchOptions {
 
 export async function launchQemu(args: readonly string[], options: LaunchOptions): Promise<QemuProcess> {
   const [command, rest] = withParentDeathSignal([options.binary, ...args]);
-  const child = execa(command, rest, {
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    // windock stops QEMU itself through the shutdown ladder; execa must not race it.
-    cleanup: false,
-    forceKillAfterDelay: false,
-    encoding: 'utf8',
-    ...SUPERVISED_CHILD,
-  });
+  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
   const tailLimit = options.tailLines ?? 20;
   const tail: string[] = [];
   const serialDone = eachLine(child.stdout, (line) => options.onSerialLine(line));
@@ -52,19 +42,23 @@ export async function launchQemu(args: readonly string[], options: LaunchOptions
     if (tail.length > tailLimit) tail.shift();
     options.onStderrLine(line);
   });
-  const spawned = new Promise<number>((resolve, reject) => {
-    child.once('spawn', () => resolve(child.pid as number));
-    child.once('error', reject);
+  const exitStatus = new Promise<{ code: number | undefined; signal: string | undefined }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code: code ?? undefined, signal: signal ?? undefined }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (error) =>
+      reject(new AppError('qemu', `QEMU could not be started: ${error.message}`, { hint: 'Install qemu-system-x86 (and util-linux for setpriv).', cause: error })),
+    );
   });
   const exited = (async (): Promise<QemuExit> => {
-    const result = await child;
+    const status = await exitStatus;
     // Drain both streams so that QEMU's last words are in the tail before anyone reads it.
     await Promise.allSettled([serialDone, stderrDone]);
-    return { code: result.exitCode, signal: result.signal, stderrTail: [...tail] };
+    return { ...status, stderrTail: [...tail] };
   })();
-  const pid = await spawned;
   return {
-    pid,
+    pid: child.pid as number,
     exited,
     kill: (signal) => {
       child.kill(signal);

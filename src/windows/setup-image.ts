@@ -12,8 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { AppError } from '../errors.js';
+import { runProgram } from '../subprocess.js';
 import type { DiskBus, DriveSpec, NicModel } from '../qemu/vm-spec.js';
 import type { CatalogEntry } from './catalog.js';
 
@@ -119,16 +119,10 @@ export async function buildSetupImage(input: SetupImageInput): Promise<SetupImag
 
 async function run(file: string, args: string[], signal: AbortSignal | undefined): Promise<void> {
   // MTOOLS_SKIP_CHECK: images made by mkfs.fat have no CHS geometry mtools would insist on.
-  const result = await execa(file, args, {
-    reject: false,
-    stdin: 'ignore',
-    env: { MTOOLS_SKIP_CHECK: '1' },
-    timeout: 120_000,
-    ...(signal ? { cancelSignal: signal } : {}),
-  });
+  const result = await runProgram(file, args, { env: { MTOOLS_SKIP_CHECK: '1' }, timeoutMs: 120_000, ...(signal ? { signal } : {}) });
   if (result.failed) {
-    const missing = (result as { code?: string }).code === 'ENOENT';
-    throw new AppError('internal', `${file} failed while building the Windows setup image: ${String(result.stderr || result.shortMessage).trim()}`, {
+    const missing = result.exitCode === 127;
+    throw new AppError('internal', `${file} failed while building the Windows setup image: ${result.stderr.trim() || `exit code ${result.exitCode}`}`, {
       hint: missing ? 'Install the Debian packages "dosfstools" and "mtools".' : 'Check that RUN_DIR is writable and has free space.',
       details: { program: file, args },
     });
