@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// What windock adds to a VM's start and stop, side by side with a baseline, in one run:
+//  1. start: `windock` launch → QEMU's process exists, versus a bare `node -e ''` (launch → exit);
+//  2. stop: SIGTERM to windock → windock's exit, versus the guest's own shutdown time when a raw
+//     QMP `system_powerdown` is sent to the same QEMU started by hand.
+// Uses the test guest under TCG (KVM=N), NETWORK=none, and the built dist/cli.js.
+// Usage: node bench/supervisor.mjs [rounds]   (after `npm run build` and the guest build)
+import { spawn, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir, homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { median, ms, table } from './lib.mjs';
+
+const rounds = Number(process.argv[2] ?? 5);
+const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+const guest = join(process.env.WINDOCK_GUEST_CACHE ?? join(homedir(), '.cache', 'windock-test-guest'), 'guest.qcow2');
+
+function qemuChildOf(pid) {
+  // setpriv execs into QEMU, so QEMU is a direct child of windock with comm "qemu-system-x86".
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && /qemu-system/.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) return Number(entry);
+    } catch {}
+  }
+  return undefined;
+}
+
+async function nodeBaseline() {
+  const start = performance.now();
+  await new Promise((resolve) => spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).once('exit', resolve));
+  return performance.now() - start;
+}
+
+function freshStorage() {
+  const dir = mkdtempSync(join(tmpdir(), 'windock-bench-'));
+  mkdirSync(join(dir, 'storage'));
+  copyFileSync(guest, join(dir, 'storage', 'data.qcow2'));
+  return dir;
+}
+
+function startWindock(dir, port) {
+  const child = spawn(process.execPath, [cli], {
+    env: { PATH: process.env.PATH, STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), WEB_PORT: String(port), KVM: 'N', RAM_SIZE: '256M', CPU_CORES: '1', NETWORK: 'none', BOOT_MODE: 'legacy', DEBUG: 'Y', WEB_AUTH: 'N', LOG_FORMAT: 'json', DISK_SIZE: '64M' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = [];
+  const waiters = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    for (const w of [...waiters]) w(line);
+  });
+  const waitFor = (text) => new Promise((resolve) => {
+    if (lines.some((l) => l.includes(text))) return resolve();
+    const w = (line) => line.includes(text) && (waiters.splice(waiters.indexOf(w), 1), resolve());
+    waiters.push(w);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines, waitFor, exited };
+}
+
+/** windock start → QEMU exists; then SIGTERM (once the guest listens) → windock exit. */
+async function windockRound(port) {
+  const dir = freshStorage();
+  const start = performance.now();
+  const run = startWindock(dir, port);
+  let qemuAt;
+  while (qemuAt === undefined) {
+    if (qemuChildOf(run.child.pid)) qemuAt = performance.now() - start;
+    else await new Promise((r) => setImmediate(r));
+  }
+  await run.waitFor('windock-guest: acpid ready');
+  const argvLine = run.lines.find((l) => l.includes('QEMU command line'));
+  const stopAt = performance.now();
+  run.child.kill('SIGTERM');
+  const code = await run.exited;
+  const stopMs = performance.now() - stopAt;
+  rmSync(dir, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`windock exited with ${code}`);
+  return { qemuAt, stopMs, argv: JSON.parse(argvLine).argv };
+}
+
+/** The same QEMU by hand: wait for the guest, raw QMP system_powerdown → QEMU exit. */
+async function bareRound(argv) {
+  const dir = freshStorage();
+  const qmpPath = join(dir, 'bare-qmp.sock');
+  const args = argv.map((a) => a.replace(/filename=[^,]*data\.qcow2/, `filename=${join(dir, 'storage', 'data.qcow2')}`).replace(/path=[^,]*qmp\.sock/, `path=${qmpPath}`).replace(/unix:[^,]*vnc\.sock/, `unix:${join(dir, 'vnc.sock')}`));
+  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => qemu.once('exit', resolve));
+  await new Promise((resolve) => createInterface({ input: qemu.stdout }).on('line', (l) => l.includes('acpid ready') && resolve()));
+  const socket = await new Promise((resolve, reject) => {
+    const s = connect(qmpPath, () => resolve(s));
+    s.once('error', reject);
+  });
+  socket.write('{"execute":"qmp_capabilities"}\n');
+  await new Promise((r) => setTimeout(r, 100));
+  const start = performance.now();
+  socket.write('{"execute":"system_powerdown"}\n');
+  await exited;
+  const stopMs = performance.now() - start;
+  socket.destroy();
+  rmSync(dir, { recursive: true, force: true });
+  return stopMs;
+}
+
+const port = 18000 + Math.floor(Math.random() * 1000);
+const nodeTimes = [], qemuTimes = [], windockStops = [], bareStops = [];
+for (let i = 0; i < rounds; i++) {
+  nodeTimes.push(await nodeBaseline());
+  const w = await windockRound(port);
+  qemuTimes.push(w.qemuAt);
+  windockStops.push(w.stopMs);
+  bareStops.push(await bareRound(w.argv));
+  process.stderr.write(`round ${i + 1}/${rounds}: node ${ms(nodeTimes.at(-1))}, windock→QEMU ${ms(w.qemuAt)}, stop ${ms(w.stopMs)} vs bare ${ms(bareStops.at(-1))}\n`);
+}
+const startAdded = median(qemuTimes) - median(nodeTimes);
+const stopAdded = median(windockStops) - median(bareStops);
+table(`windock supervisor bench — ${rounds} rounds, medians (test guest under TCG, NETWORK=none)`, [
+  ['measure', 'baseline', 'windock', 'added', 'ratio'],
+  ['start: launch → QEMU process exists', `${ms(median(nodeTimes))} (node -e '')`, ms(median(qemuTimes)), ms(startAdded), (median(qemuTimes) / median(nodeTimes)).toFixed(2)],
+  ['stop: request → QEMU/windock gone', `${ms(median(bareStops))} (raw QMP powerdown)`, ms(median(windockStops)), ms(stopAdded), (median(windockStops) / median(bareStops)).toFixed(2)],
+]);
+console.log(`\ntargets: start adds < 300 ms (${startAdded < 300 ? 'met' : 'NOT met'}), stop adds < 200 ms (${stopAdded < 200 ? 'met' : 'NOT met'})`);
