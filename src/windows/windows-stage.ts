@@ -25,7 +25,6 @@ import { resolveVersion, type CatalogEntry } from './catalog.js';
 import { planWindowsMedia, type MediaPlan } from './install-state.js';
 import { windowsSettings } from './settings.js';
 import { buildSetupImage, findDrivers, SETUP_MARKER, windowsDevices, type SetupImage } from './setup-image.js';
-import { buildAnswerFile } from './unattend.js';
 
 /** Where the Docker image puts the virtio-win drivers when built with them. */
 export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
@@ -111,6 +110,8 @@ export async function prepareWindowsInstall(
     const { settings, warnings } = windowsSettings(ctx.config, profile.entry);
     for (const warning of warnings) log.warn(warning);
     const oem = await hasEntries(deps.oemDir);
+    // Loaded only when a setup image is built: the XML builder is the heaviest import of this stage.
+    const { buildAnswerFile } = await import('./unattend.js');
     const answerFile = buildAnswerFile({
       settings,
       family: profile.entry.family,
