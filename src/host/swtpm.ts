@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Resource, RunContext } from '../context.js';
 import { AppError } from '../errors.js';
+import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface TpmSession extends Resource {
   /** The control socket QEMU's `-chardev socket,path=…` connects to. */
@@ -68,7 +69,8 @@ export async function startTpm(
   ctx.signal.throwIfAborted();
 
   const args = swtpmArgs(stateDir, socket);
-  const child = spawn(deps.program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = withParentDeathSignal([deps.program, ...args]);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
   let closing = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
@@ -145,7 +147,8 @@ async function waitForSocket(
   for (;;) {
     signal.throwIfAborted();
     if (ended) {
-      const missing = (ended.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+      // setpriv exits 127 when it cannot exec the program (as a shell does).
+      const missing = (ended.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || ended.code === 127;
       throw new AppError('host', ended.error ? ended.error.message : `swtpm exited with code ${ended.code ?? ended.signal} before creating ${socket}`, {
         hint: 'Run with DEBUG=Y to see swtpm\'s own message (a locked or unwritable STORAGE/tpm is the usual cause).',
         details: { socket, missing },
