@@ -67,7 +67,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     const windows = options.config.boot ? undefined : await import('./windows/app-stage.js');
     const profile = windows ? await windows.loadWindowsProfile(options.config) : undefined;
     if (profile) log.info({ version: profile.entry.key, bootMode: profile.bootMode, disk: profile.disk, nic: profile.nic }, profile.devicesReason);
-    const config = effectiveConfig(options.config, profile);
+    const config = effectiveConfig(options.config, profile, (await ctx.state.read()).diskBus);
     const stageCtx: RunContext = { ...ctx, config };
 
     const storage = await prepareStorage(
@@ -147,10 +147,13 @@ export async function runApp(options: AppOptions): Promise<number> {
   }
 }
 
-/** Settings a Windows version decides when the user left them unset. */
-function effectiveConfig(config: Config, profile: { bootMode: Config['bootMode']; disk: Config['diskType'] } | undefined): Config {
+/**
+ * Settings a Windows version decides when the user left them unset. The disk bus only for a new
+ * disk: an existing one keeps the bus recorded when it was made (storage-plan.ts).
+ */
+function effectiveConfig(config: Config, profile: { bootMode: Config['bootMode']; disk: Config['diskType'] } | undefined, recordedBus: Config['diskType']): Config {
   if (!profile) return config;
-  return { ...config, bootMode: config.bootMode ?? profile.bootMode, diskType: config.diskType ?? profile.disk };
+  return { ...config, bootMode: config.bootMode ?? profile.bootMode, diskType: config.diskType ?? (recordedBus ? undefined : profile.disk) };
 }
 
 interface LazyViewer {

@@ -359,11 +359,12 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
 
 async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
   const record = plan.record;
-  if (!record.media && !record.install && !record.bootMode) return;
+  if (!record.media && !record.install && !record.bootMode && !record.diskBus) return;
   await ctx.state.update((s) => {
     if (record.media) s.media = record.media;
     if (record.install) s.install = record.install;
     if (record.bootMode) s.bootMode = record.bootMode;
+    if (record.diskBus) s.diskBus = record.diskBus;
   });
 }
 

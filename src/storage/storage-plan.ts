@@ -85,7 +85,7 @@ export interface StoragePlan {
   drives: DriveSpec[];
   bootMode: BootModeDecision;
   /** Facts to persist once the actions have been applied (merged into windock.json). */
-  record: Pick<PersistedState, 'media' | 'base' | 'install' | 'bootMode'>;
+  record: Pick<PersistedState, 'media' | 'base' | 'install' | 'bootMode' | 'diskBus'>;
   decisions: Decision[];
 }
 
@@ -211,6 +211,9 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
   // Firmware: the recorded mode of this disk wins over guesses (see firmware.ts).
   const bootMode = chooseBootMode({ explicit: config.bootMode, recorded: state.bootMode, disk: diskKind, partitionScheme: scheme });
   if (state.bootMode === undefined) record.bootMode = bootMode.mode;
+  // The disk's bus, likewise: DISK_TYPE wins, else the bus the disk was first attached on (an
+  // installed Windows only boots from a controller it has drivers for), else the default.
+  if (state.diskBus === undefined) record.diskBus = config.diskType ?? DEFAULT_DISK_BUS;
 
   const drives = planDrives(config, systemDisk, observed, record, decisions);
   for (const action of actions) decisions.push({ decision: action.kind, reason: action.reason, level: 'info' });
@@ -309,7 +312,7 @@ function planDrives(
     path: systemDisk.path,
     format: systemDisk.format,
     media: 'disk',
-    bus: config.diskType ?? DEFAULT_DISK_BUS,
+    bus: config.diskType ?? observed.state.diskBus ?? DEFAULT_DISK_BUS,
     readOnly: false,
     bootIndex: 1,
   };

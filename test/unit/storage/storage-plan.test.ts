@@ -115,3 +115,23 @@ describe('planStorage', () => {
     expect(planStorage(config, observed({ disk, state, base: identity })).actions).toEqual([]);
   });
 });
+
+describe('the disk bus', () => {
+  const disk = { path: '/s/data.qcow2', format: 'qcow2' as const, virtualSize: 64 * G, backingFile: undefined, partitionScheme: 'gpt' as const };
+
+  it('is recorded the first time, from DISK_TYPE or the default', () => {
+    expect(planStorage({ ...config, diskType: undefined }, observed({ disk })).record.diskBus).toBe('scsi');
+    expect(planStorage({ ...config, diskType: 'sata' }, observed({ disk })).record.diskBus).toBe('sata');
+  });
+
+  it('keeps the recorded bus when DISK_TYPE is unset: an installed OS boots only from a bus it has drivers for', () => {
+    const plan = planStorage({ ...config, diskType: undefined }, observed({ disk, state: { schema: 1, diskBus: 'sata' } }));
+    expect(plan.drives.find((d) => d.id === 'system')?.bus).toBe('sata');
+    expect(plan.record.diskBus).toBeUndefined();
+  });
+
+  it('follows an explicit DISK_TYPE over the record', () => {
+    const plan = planStorage({ ...config, diskType: 'blk' }, observed({ disk, state: { schema: 1, diskBus: 'sata' } }));
+    expect(plan.drives.find((d) => d.id === 'system')?.bus).toBe('blk');
+  });
+});
