@@ -4,8 +4,8 @@
  *
  * - tap: bridge + persistent tap (netlink.ts), dnsmasq with one fixed lease (dhcp.ts), iptables
  *   DNAT/MASQUERADE (firewall.ts). A start first removes what a crashed run left behind.
- * - user: passt when installed and QEMU has `-netdev stream` (QEMU 7.2+), else QEMU's own slirp
- *   with host forwards. Needs no privileges.
+ * - user: passt when installed, a dated release (judgePasstVersion) and QEMU has `-netdev stream`
+ *   (QEMU 7.2+), else QEMU's own slirp with host forwards. Needs no privileges.
  * - none: no NIC.
  */
 import { randomBytes } from 'node:crypto';
