@@ -167,14 +167,25 @@ function connect() {
   r.viewOnly = Boolean(status?.viewOnly);
   r.focusOnClick = true;
   r.background = '#1e1e1e';
+  // A handshake that stalls (a half-open connection, QEMU busy starting) is abandoned and
+  // retried rather than left "connecting" for ever.
+  const watchdog = setTimeout(() => {
+    if (rfb === r && connection === 'connecting') {
+      console.warn('windock: VNC handshake stalled; retrying');
+      r.disconnect();
+    }
+  }, 15_000);
   r.addEventListener('connect', () => {
+    clearTimeout(watchdog);
     connection = 'connected';
     retryDelay = 500;
     window.windockViewer.connects++;
     r.focus();
     render();
   });
-  r.addEventListener('disconnect', () => {
+  r.addEventListener('disconnect', (e) => {
+    clearTimeout(watchdog);
+    console.info(`windock: VNC connection closed (${e.detail.clean ? 'clean' : 'unexpected'})`);
     if (rfb === r) rfb = null;
     connection = 'idle';
     window.windockViewer.disconnects++;

@@ -14,6 +14,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/http/metrics.js';
@@ -40,7 +41,12 @@ const CHROMIUM_ARGS = [
   // context (127.0.0.1 would be one): the tests do the same with a name that maps to loopback.
   '--host-resolver-rules=MAP windock.test 127.0.0.1',
 ];
-const log = createLogger({ level: 'info', pretty: false, destination: { write: () => undefined } });
+// VIEWER_TEST_LOG=<file> keeps the viewer's log lines for debugging.
+const log = createLogger({
+  level: 'debug',
+  pretty: false,
+  destination: process.env.VIEWER_TEST_LOG ? pino.destination({ dest: process.env.VIEWER_TEST_LOG, sync: true }) : { write: () => undefined },
+});
 
 let dir: string;
 let context: BrowserContext;
@@ -128,8 +134,24 @@ async function stablePicture(page: Page): Promise<Picture> {
   });
 }
 
+/** Page console lines, printed when a wait fails (what the page saw is the first clue). */
+const consoleLines = new WeakMap<Page, string[]>();
+
 async function connected(page: Page): Promise<void> {
-  await page.waitForSelector('#status[data-connection="connected"]', { timeout: 180_000 });
+  try {
+    await page.waitForSelector('#status[data-connection="connected"]', { timeout: 180_000 });
+  } catch (error) {
+    console.log(`page status: ${await page.textContent('#status')}\n${(consoleLines.get(page) ?? []).join('\n')}`);
+    throw error;
+  }
+}
+
+async function newPage(): Promise<Page> {
+  const page = await context.newPage();
+  const lines: string[] = [];
+  consoleLines.set(page, lines);
+  page.on('console', (m) => lines.push(`${new Date().toISOString()} ${m.type()}: ${m.text()}`));
+  return page;
 }
 
 beforeAll(async () => {
@@ -155,7 +177,7 @@ describe('viewer in Chromium', () => {
   it('loads with the token, shows the guest screen, and a key press changes it', async () => {
     const qemu = await bootGuest('screen');
     const { viewer, server } = await startViewer(qemu.vncSocket, runningStatus(qemu.pid));
-    const page = await context.newPage();
+    const page = await newPage();
     const problems: string[] = [];
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
@@ -209,7 +231,7 @@ describe('viewer in Chromium', () => {
     const qemu = await bootGuest('denied');
     const { viewer, server } = await startViewer(qemu.vncSocket, runningStatus(qemu.pid));
     await context.clearCookies();
-    const page = await context.newPage();
+    const page = await newPage();
     const sockets: string[] = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));
     const response = await page.goto(`${server.url}/?token=wrong`);
@@ -228,7 +250,7 @@ describe('viewer in Chromium', () => {
   it('view-only shows the screen and ignores input', async () => {
     const qemu = await bootGuest('viewonly');
     const { viewer, server } = await startViewer(qemu.vncSocket, runningStatus(qemu.pid), true);
-    const page = await context.newPage();
+    const page = await newPage();
     await page.goto(`${server.url}/?token=${TOKEN}`);
     await connected(page);
     expect(await page.isVisible('#view-only')).toBe(true);
@@ -257,7 +279,7 @@ describe('viewer in Chromium', () => {
     const body = Buffer.alloc(6 * 2 ** 20, 7);
     const source = await startHttpServer(() => ({ kind: 'serve', file: { body, etag: '"v1"' }, bytesPerSecond: 1.5 * 2 ** 20 }));
     cleanups.push(() => source.close());
-    const page = await context.newPage();
+    const page = await newPage();
     await page.goto(`${server.url}/?token=${TOKEN}`);
     const downloading = download({ log, status, signal: AbortSignal.timeout(60_000) }, { url: source.url('/media.iso'), dir, fileName: 'media.iso' });
     const bar = page.locator('#progress-bar');
@@ -284,7 +306,7 @@ describe('viewer in Chromium', () => {
     const first = await bootGuest('restart', 'restart.sock');
     const status = runningStatus(first.pid);
     const { viewer, server } = await startViewer(first.vncSocket, status);
-    const page = await context.newPage();
+    const page = await newPage();
     await page.goto(`${server.url}/?token=${TOKEN}`);
     await connected(page);
     await first.stop();
