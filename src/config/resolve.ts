@@ -4,6 +4,8 @@
  * value is reported, not only the first.
  */
 import { AppError } from '../errors.js';
+import { resolveVersion } from '../windows/catalog.js';
+import { windowsSettings } from '../windows/settings.js';
 import { OPTIONS, type Config, type Option, type OptionName } from './options.js';
 
 export type RawSettings = Readonly<Record<string, string | undefined>>;
@@ -25,6 +27,7 @@ export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config
       problems.push(error);
     }
   }
+  if (problems.length === 0) problems.push(...crossCheck(config as Config));
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
     throw new AppError('config', problems.map((p) => p.message).join('; '), {
@@ -32,6 +35,23 @@ export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config
     });
   }
   return config as Config;
+}
+
+/**
+ * Checks that need several settings: VERSION must name a known Windows (or be a URL) when no
+ * BOOT is given, and the Windows account settings must suit that Windows. Done here so that a
+ * typo exits 2 before anything in STORAGE is touched.
+ */
+function crossCheck(config: Config): AppError[] {
+  if (config.boot) return [];
+  try {
+    const version = resolveVersion(config.version);
+    if (version.kind === 'catalog' && !config.manual) windowsSettings(config, version.entry);
+    return [];
+  } catch (error) {
+    if (error instanceof AppError) return [error];
+    throw error;
+  }
 }
 
 /** The configuration as printed by `windock config`: secrets replaced, everything else kept. */

@@ -98,3 +98,23 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['--rams', '4G'], '1.0.0')).toMatchObject({ kind: 'exit', exitCode: 2 });
   });
 });
+
+describe('checks across settings', () => {
+  it('refuses an unknown VERSION when there is no BOOT, with exit 2', () => {
+    expect(() => resolveConfig({ VERSION: '12' })).toThrow(/^VERSION must be a Windows version key or the URL of an ISO, got "12"$/);
+  });
+  it('accepts any VERSION when BOOT wins over it, and a URL in VERSION', () => {
+    expect(resolveConfig({ VERSION: '12', BOOT: '/base/golden.qcow2' }).version).toBe('12');
+    expect(resolveConfig({ VERSION: 'https://example.test/x.iso' }).version).toBe('https://example.test/x.iso');
+  });
+  it('refuses a USERNAME Windows would reject before anything is touched', () => {
+    let error: unknown;
+    try {
+      resolveConfig({ USERNAME: 'a/b' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as AppError).exitCode).toBe(2);
+    expect((error as AppError).message).toMatch(/^USERNAME must be a Windows user name/);
+  });
+});
