@@ -54,6 +54,26 @@ let work: string;
 let baseDir: string;
 let storageDir: string;
 let container: string | undefined;
+/** Containers of the firmware tests, removed in afterAll. */
+const others: string[] = [];
+
+/**
+ * `docker run` for the test guest: the README's command (devices, NET_ADMIN, no --privileged),
+ * ports published on loopback only, the guest disk as BOOT, TCG.
+ */
+function runArgs(storage: string, env: Record<string, string> = {}): string[] {
+  const settings = { KVM: 'N', RAM_SIZE: '256M', CPU_CORES: '1', DISK_SIZE: '1G', BOOT: join(baseDir, 'guest.qcow2'), ...env };
+  return [
+    'run', '--detach',
+    '--device', '/dev/kvm', '--device', '/dev/net/tun', '--cap-add', 'NET_ADMIN',
+    '--publish', '127.0.0.1::8006', '--publish', '127.0.0.1::3389/tcp', '--publish', '127.0.0.1::3389/udp',
+    '--volume', `${baseDir}:${baseDir}:ro`, '--volume', `${storage}:/storage`,
+    ...Object.entries(settings).flatMap(([name, value]) => ['--env', `${name}=${value}`]),
+    // The image's 30 s interval is for production; the test wants the first healthy probe.
+    '--health-interval', '2s', '--health-timeout', '5s', '--health-retries', '3',
+    TEST_IMAGE,
+  ];
+}
 
 /** One line from a TCP port, or undefined when the connection fails or closes without one. */
 async function readTcpLine(host: string, port: number, timeoutMs = 5_000): Promise<string | undefined> {
@@ -101,14 +121,14 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, deadl
 }
 
 /** The overlay windock made over the base: the only qcow2 in STORAGE. */
-async function overlayDisk(): Promise<string> {
-  const disks = (await readdir(storageDir)).filter((name) => name.endsWith('.qcow2'));
-  expect(disks, `qcow2 files in ${storageDir}`).toHaveLength(1);
-  return join(storageDir, disks[0]!);
+async function overlayDisk(dir = storageDir): Promise<string> {
+  const disks = (await readdir(dir)).filter((name) => name.endsWith('.qcow2'));
+  expect(disks, `qcow2 files in ${dir}`).toHaveLength(1);
+  return join(dir, disks[0]!);
 }
 
-async function guestReply(protocol: 'tcp' | 'udp'): Promise<ReturnType<typeof parseGuestReply>> {
-  const { host, port } = await publishedPort(container!, `3389/${protocol}`);
+async function guestReply(protocol: 'tcp' | 'udp', id = container!): Promise<ReturnType<typeof parseGuestReply>> {
+  const { host, port } = await publishedPort(id, `3389/${protocol}`);
   const line = await until(
     `the guest's answer on the published 3389/${protocol}`,
     () => (protocol === 'tcp' ? readTcpLine(host, port) : readUdpReply(host, port)),
@@ -140,6 +160,7 @@ describe.skipIf(!engine.available)('the windock image under Docker', () => {
       if (engine.available) await writeFile(join(ARTIFACTS_DIR, 'docker-e2e-container.log'), await containerLogs(container, 400)).catch(() => {});
       await removeContainer(container);
     }
+    for (const id of others) await removeContainer(id);
     if (work) await rm(work, { recursive: true, force: true });
     if (engine.available) await engine.stop();
   });
@@ -152,20 +173,7 @@ describe.skipIf(!engine.available)('the windock image under Docker', () => {
   });
 
   it('boots the test guest and reports healthy', async () => {
-    const run = await docker(
-      [
-        'run', '--detach',
-        '--device', '/dev/kvm', '--device', '/dev/net/tun', '--cap-add', 'NET_ADMIN',
-        '--publish', '127.0.0.1::8006', '--publish', '127.0.0.1::3389/tcp', '--publish', '127.0.0.1::3389/udp',
-        '--volume', `${baseDir}:${baseDir}:ro`, '--volume', `${storageDir}:/storage`,
-        '--env', 'KVM=N', '--env', 'RAM_SIZE=256M', '--env', 'CPU_CORES=1', '--env', 'DISK_SIZE=1G',
-        '--env', `BOOT=${join(baseDir, 'guest.qcow2')}`,
-        // The image's 30 s interval is for production; the test wants the first healthy probe.
-        '--health-interval', '2s', '--health-timeout', '5s', '--health-retries', '3',
-        TEST_IMAGE,
-      ],
-      { timeoutMs: 60_000 },
-    );
+    const run = await docker(runArgs(storageDir), { timeoutMs: 60_000 });
     container = String(run.stdout).trim();
     const state = await waitHealthy(container, { deadlineMs: BOOT_DEADLINE_MS });
     expect(state.Health?.Status).toBe('healthy');
@@ -242,5 +250,37 @@ describe.skipIf(!engine.available)('the windock image under Docker', () => {
     expect(await containerState(container!)).toMatchObject({ Running: false, ExitCode: 0 });
     expect(await overlayDisk()).toBe(overlay);
     expect(await readShutdownMarker(overlay)).toEqual({ count: 2 });
+  });
+  it('boots the guest under UEFI with the image\'s OVMF', async () => {
+    const storage = join(work, 'storage-uefi');
+    await mkdir(storage);
+    const run = await docker(runArgs(storage, { BOOT_MODE: 'uefi' }), { timeoutMs: 60_000 });
+    const id = String(run.stdout).trim();
+    others.push(id);
+    await waitHealthy(id, { deadlineMs: BOOT_DEADLINE_MS });
+    expect(await guestReply('tcp', id)).toMatchObject({ port: 3389 });
+    await docker(['stop', '--time', String(STOP_TIMEOUT_SECONDS), id], { timeoutMs: (STOP_TIMEOUT_SECONDS + 30) * 1000 });
+    expect(await containerState(id)).toMatchObject({ Running: false, ExitCode: 0 });
+    expect(await readShutdownMarker(await overlayDisk(storage))).toEqual({ count: 1 });
+  });
+
+  it('runs swtpm under windock for BOOT_MODE=secure, and escalates when nothing answers the button', async () => {
+    // Secure boot refuses the test guest's unsigned kernel, so the VM sits in OVMF: QEMU runs
+    // (healthy), swtpm runs beside it, and the power button finds no OS — after
+    // SHUTDOWN_TIMEOUT the ladder stops QEMU and windock exits 6 (forced), still inside the
+    // stop timeout.
+    const storage = join(work, 'storage-secure');
+    await mkdir(storage);
+    const run = await docker(runArgs(storage, { BOOT_MODE: 'secure', SHUTDOWN_TIMEOUT: '3' }), { timeoutMs: 60_000 });
+    const id = String(run.stdout).trim();
+    others.push(id);
+    await waitHealthy(id, { deadlineMs: BOOT_DEADLINE_MS });
+    const processes = await containerProcesses(id);
+    const windock = processes.find((p) => p.ppid === 1)!;
+    const swtpm = processes.find((p) => p.comm === 'swtpm');
+    expect(swtpm, `swtpm among ${processes.map((p) => p.comm).join(', ')}`).toBeDefined();
+    expect(swtpm!.ppid).toBe(windock.pid);
+    await docker(['stop', '--time', String(STOP_TIMEOUT_SECONDS), id], { timeoutMs: (STOP_TIMEOUT_SECONDS + 30) * 1000 });
+    expect(await containerState(id)).toMatchObject({ Running: false, ExitCode: 6 });
   });
 });
