@@ -189,6 +189,18 @@ describe.skipIf(!engine.available)('the windock image under Docker', () => {
     expect(tcp).toMatchObject({ port: 3389 });
     const udp = await guestReply('udp');
     expect(udp).toMatchObject({ port: 3389, ip: tcp!.ip });
+    // What kubernetes.yml's readiness probe reads: 200 once the guest answers on its RDP port.
+    const web = await publishedPort(container!, '8006/tcp');
+    const ready = await until(
+      '/health/ready 200',
+      async () => {
+        const response = await fetch(`http://${web.host}:${web.port}/health/ready`);
+        await response.arrayBuffer();
+        return response.status === 200 ? response.status : undefined;
+      },
+      120_000,
+    );
+    expect(ready).toBe(200);
   });
 
   it('gives /dev/kvm group kvm inside', async () => {
