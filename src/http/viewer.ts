@@ -116,9 +116,14 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
       unauthorized(res, route === 'page');
       return true;
     }
-    if ('setCookie' in auth) {
+    if ('setCookie' in auth || (route === 'page' && url.searchParams.has('token'))) {
       // Drop the token from the address bar and the history: the cookie carries it from now on.
-      res.writeHead(303, { Location: '/', 'Set-Cookie': auth.setCookie, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+      res.writeHead(303, {
+        Location: '/',
+        ...('setCookie' in auth ? { 'Set-Cookie': auth.setCookie } : {}),
+        'Cache-Control': 'no-store',
+        'Referrer-Policy': 'no-referrer',
+      });
       res.end();
       return true;
     }

@@ -74,6 +74,9 @@ describe('viewer over HTTP', () => {
     expect(r.status).toBe(303);
     expect(r.headers.location).toBe('/');
     expect(String(r.headers['set-cookie'])).toMatch(/^windock_token_[0-9a-f]{8}=viewer-http-token; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
+    // Already signed in by cookie: a stale ?token= in a bookmark is dropped from the URL too.
+    const again = await get(`/?token=${TOKEN}`, { cookie });
+    expect(again.status).toBe(303);
     const page = await get('/', { cookie });
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
