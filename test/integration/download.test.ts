@@ -13,6 +13,7 @@ import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions 
 import { startHttpServer, type Script, type ServedFile, type TestHttpServer } from '../fixtures/http-server.js';
 import { makeContext } from '../unit/storage/context.js';
 import { makeTempDirs } from './storage-helpers.js';
+import { expectAppError } from '../fixtures/app-error.js';
 
 const temp = makeTempDirs();
 const servers: TestHttpServer[] = [];
@@ -51,14 +52,6 @@ function setup(overrides: Partial<DownloadDeps> = {}) {
   return { dir, ctx, delays, deps, run, part: join(dir, 'file.bin.part'), final: join(dir, 'file.bin') };
 }
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
-}
 
 describe('download', () => {
   it('downloads the exact file, verifies it, reports progress and never logs the query', async () => {
@@ -145,7 +138,7 @@ describe('download', () => {
   it('deletes the part and exits 4 with both digests when the bytes are wrong', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileB }));
     const t = setup();
-    const error = await failure(t.run(server, { sha256: sha(fileA.body) }));
+    const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toBe(`file.bin from ${server.url()} has SHA-256 ${sha(fileB.body)}, expected ${sha(fileA.body)}`);
     expect(existsSync(t.part)).toBe(false);
@@ -159,7 +152,7 @@ describe('download', () => {
   ])('fails at once with a clear message on %i', async (status, words) => {
     const server = await serve(() => ({ kind: 'status', status }));
     const t = setup();
-    const error = await failure(t.run(server));
+    const error = await expectAppError(t.run(server));
     expect(error.exitCode).toBe(4);
     expect(error.message).toBe(`${words} ${server.url()}`);
     expect(server.requests).toHaveLength(1);
@@ -181,7 +174,7 @@ describe('download', () => {
   it('gives up after a bounded number of attempts without progress, keeping the part for a restart', async () => {
     const server = await serve(({ index }) => (index === 0 ? { kind: 'serve', file: fileA, dropAfter: 600_000 } : { kind: 'status', status: 500 }));
     const t = setup();
-    const error = await failure(t.run(server, { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 300 }));
+    const error = await expectAppError(t.run(server, { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 300 }));
     expect(error.message).toMatch(/failed 4 times in a row: the server answered 500/);
     // 1st: after the drop (progress), then 2, 3 without progress; capped at 300.
     expect(t.delays).toEqual([55, 110, 165]);
@@ -197,7 +190,7 @@ describe('download', () => {
   it('refuses a 206 that does not start where it asked, keeping the part', async () => {
     const server = await serve(({ index }) => (index === 0 ? { kind: 'serve', file: fileA, dropAfter: 600_000 } : { kind: 'serve', file: fileA, wrongStart: 0 }));
     const t = setup();
-    const error = await failure(t.run(server));
+    const error = await expectAppError(t.run(server));
     expect(error.message).toBe('the server answered a request for bytes from 600000 with Content-Range "bytes 0-3145727/3145728"; refusing to splice it');
     expect(statSync(t.part).size).toBe(600_000);
   });
@@ -232,7 +225,7 @@ describe('download', () => {
     t.ctx.status.subscribe((s) => {
       if ((s.download?.bytesDone ?? 0) > 1_000_000) t.ctx.abort.abort();
     });
-    const error = await failure(t.run(server));
+    const error = await expectAppError(t.run(server));
     expect(error.message).toMatch(/^download of file.bin stopped by request; \d+ bytes kept for resume$/);
     const kept = JSON.parse(readFileSync(`${t.part}.json`, 'utf8')).bytesDone as number;
     expect(kept).toBeGreaterThan(1_000_000);
@@ -263,7 +256,7 @@ describe('download', () => {
     mounts.push(t.dir);
     writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
     const before = sha(readFileSync(join(t.dir, 'data.img')));
-    const error = await failure(t.run(server));
+    const error = await expectAppError(t.run(server));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^not enough free space in .* for file.bin: 3145728 bytes needed, \d+ free$/);
     // Refused before a byte was written.

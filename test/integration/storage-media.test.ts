@@ -12,6 +12,7 @@ import { AppError } from '../../src/errors.js';
 import { prepareStorage } from '../../src/storage/prepare.js';
 import { HOST, makeContext } from '../unit/storage/context.js';
 import { guestWrite, imageInfo, makeImage, makeTempDirs, readsPattern, sha256File } from './storage-helpers.js';
+import { expectAppError } from '../fixtures/app-error.js';
 
 const temp = makeTempDirs();
 const mounts: string[] = [];
@@ -20,14 +21,6 @@ afterEach(() => {
   temp.cleanup();
 });
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
-}
 
 describe('BOOT as a local disk image', () => {
   it('layers a qcow2 overlay on the base; guest writes land in the overlay, the base is byte-identical', async () => {
@@ -136,21 +129,21 @@ describe('BOOT as a local disk image', () => {
     const overlayDigest = sha256File(overlay);
 
     renameSync(base, `${base}.moved`);
-    const missing = await failure(prepareStorage(makeContext({ STORAGE: storage, BOOT: base }), HOST));
+    const missing = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, BOOT: base }), HOST));
     expect(missing.exitCode).toBe(4);
     expect(missing.message).toBe(`the base image ${base} of the overlay ${overlay} is missing`);
     expect(sha256File(overlay)).toBe(overlayDigest);
 
     renameSync(`${base}.moved`, base);
     utimesSync(base, new Date(), new Date(Date.now() + 5000));
-    const changed = await failure(prepareStorage(makeContext({ STORAGE: storage, BOOT: base }), HOST));
+    const changed = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, BOOT: base }), HOST));
     expect(changed.exitCode).toBe(4);
     expect(changed.message).toMatch(/changed since the overlay was made/);
     expect(sha256File(overlay)).toBe(overlayDigest);
   });
 
   it('reports a BOOT path that does not exist (exit 4)', async () => {
-    const error = await failure(prepareStorage(makeContext({ STORAGE: temp.make(), BOOT: '/nonexistent/image.qcow2' }), HOST));
+    const error = await expectAppError(prepareStorage(makeContext({ STORAGE: temp.make(), BOOT: '/nonexistent/image.qcow2' }), HOST));
     expect(error.exitCode).toBe(4);
     expect(error.message).toBe('BOOT /nonexistent/image.qcow2 does not exist');
   });
@@ -216,7 +209,7 @@ describe('disk lifecycle', () => {
 
     const digest = sha256File(disk);
     const ctx = makeContext({ STORAGE: storage, DISK_SIZE: '100M' });
-    const error = await failure(prepareStorage(ctx, HOST));
+    const error = await expectAppError(prepareStorage(ctx, HOST));
     expect(error.exitCode).toBe(2);
     expect(error.message).toMatch(/DISK_SIZE must be at least the size of the existing disk .*data.qcow2 \(128M\), got 100M/);
     expect(sha256File(disk)).toBe(digest);
@@ -230,7 +223,7 @@ describe('disk lifecycle', () => {
     execFileSync('mount', ['--bind', storage, storage]);
     mounts.push(storage);
     execFileSync('mount', ['-o', 'remount,ro,bind', storage]);
-    const error = await failure(prepareStorage(makeContext({ STORAGE: storage, DISK_SIZE: '128M' }), HOST));
+    const error = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, DISK_SIZE: '128M' }), HOST));
     expect(error.message).toBe(`STORAGE ${storage} is not writable (EROFS)`);
     expect(error.hint).toMatch(/read-only/);
     expect(sha256File(disk)).toBe(digest);
@@ -264,7 +257,7 @@ describe('disk lifecycle', () => {
     writeFileSync(raw, Buffer.from(Array.from({ length: 4 * 2 ** 20 }, (_, i) => (i * 2654435761) % 251)));
     execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vpc', raw, source]);
     writeFileSync(join(storage, 'windock.json'), JSON.stringify({ schema: 1, mac: '02:00:00:00:00:01' }));
-    const error = await failure(prepareStorage(makeContext({ STORAGE: storage, BOOT: source }), HOST));
+    const error = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, BOOT: source }), HOST));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/cannot convert .*disk.vhd to qcow2: .*No space left on device/);
     expect(existsSync(join(storage, 'disk.base.qcow2'))).toBe(false);

@@ -7,6 +7,7 @@ import type { HostFacts } from '../../../src/host/facts.js';
 import { preflight } from '../../../src/host/preflight.js';
 import { probeHost } from '../../../src/host/probe.js';
 import { makeContext, makeFakeHost, type FakeHost, type FakeHostOptions } from './fake-host.js';
+import { expectAppError } from '../../fixtures/app-error.js';
 
 const hosts: FakeHost[] = [];
 afterEach(async () => {
@@ -21,12 +22,7 @@ async function fake(options: FakeHostOptions = {}): Promise<FakeHost> {
 
 async function failure(host: FakeHost, env: Record<string, string> = {}): Promise<AppError> {
   const { ctx } = makeContext(env, host.root);
-  const error = await preflight(ctx, host.deps).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
+  return expectAppError(preflight(ctx, host.deps));
 }
 
 describe('probeHost', () => {
