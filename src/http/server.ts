@@ -22,6 +22,9 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
+const STARTING_PAGE =
+  '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="2"><title>windock</title><p>windock is starting; the viewer is ready in a moment.</p>\n';
+
 export interface WebServerOptions {
   port: number;
   host?: string;
@@ -41,9 +44,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       return;
     }
     if (!delegate) {
-      // The viewer loads right after QEMU starts (or when a download begins): ask to come back.
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '2' });
-      res.end('windock is starting; the viewer is ready in a moment\n');
+      // The viewer loads right after QEMU starts (or when a download begins): a browser that
+      // came early reloads by itself.
+      res.writeHead(503, { 'content-type': 'text/html; charset=utf-8', 'retry-after': '2', 'cache-control': 'no-store' });
+      res.end(STARTING_PAGE);
       return;
     }
     if (delegate.handle(req, res)) return;
