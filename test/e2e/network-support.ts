@@ -2,12 +2,10 @@
  * Shared steps of the network e2e tests: the real `windock` binary in a namespace playing the
  * container, the test guest on its own STORAGE, and what the test side (the "Docker host") sees.
  */
-import { createSocket } from 'node:dgram';
 import { rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { copyGuestDisk, parseGuestReply } from '../fixtures/guest.js';
+import { copyGuestDisk } from '../fixtures/guest.js';
 import type { Netns } from '../fixtures/netns.js';
 import { httpStatus, serialLine, startWindock, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
@@ -64,54 +62,6 @@ export async function guestUp(run: WindockRun, timeoutMs = 240_000): Promise<{ i
   await run.waitForLine(serialLine('windock-guest: listening'), timeoutMs);
   const nic = run.lines.find(serialLine('windock-guest: nic '));
   return { ip: /dhcp ip=(\d+\.\d+\.\d+\.\d+)/.exec(dhcp.msg)![1]!, mac: /mac=(\S+)/.exec(nic?.msg ?? '')?.[1] ?? '' };
-}
-
-/** The first line of a TCP answer from host:port. */
-export function tcpLine(host: string, port: number, timeoutMs = 20_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    let data = '';
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
-    socket.on('data', (d) => {
-      data += d.toString();
-      if (data.includes('\n')) {
-        socket.destroy();
-        resolve(data.trim());
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => reject(new Error(`${host}:${port} closed without a line (got ${JSON.stringify(data)})`)));
-  });
-}
-
-/** The guest's answer to a TCP connection, parsed (throws on anything else). */
-export async function guestTcp(host: string, port: number): Promise<{ port: number; ip: string; peer: string }> {
-  const line = await tcpLine(host, port);
-  const reply = parseGuestReply(line);
-  if (!reply) throw new Error(`not a guest reply from ${host}:${port}: ${JSON.stringify(line)}`);
-  return reply;
-}
-
-/** Sends datagrams to host:port until one answer arrives (UDP may lose the first while ARP resolves). */
-export function guestUdp(host: string, port: number, timeoutMs = 20_000): Promise<{ port: number; ip: string; peer: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    const finish = (action: () => void) => {
-      clearInterval(resend);
-      clearTimeout(deadline);
-      socket.close();
-      action();
-    };
-    socket.on('message', (message) => {
-      const reply = parseGuestReply(message.toString());
-      finish(() => (reply ? resolve(reply) : reject(new Error(`not a guest reply: ${JSON.stringify(message.toString())}`))));
-    });
-    socket.on('error', (error) => finish(() => reject(error)));
-    const send = () => socket.send('ping\n', port, host);
-    const resend = setInterval(send, 1_000);
-    const deadline = setTimeout(() => finish(() => reject(new Error(`no UDP answer from ${host}:${port}`))), timeoutMs);
-    send();
-  });
 }
 
 export interface HealthBody {

@@ -7,14 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestGuest } from '../fixtures/guest.js';
 import { createNetns, destroyAllNetns } from '../fixtures/netns.js';
+import { ensureTestGuest, guestTcp, guestUdp } from '../fixtures/guest.js';
 import { pollUntil, serialLine } from '../fixtures/windock.js';
 import {
   cleanupInstances,
   guestStorage,
-  guestTcp,
-  guestUdp,
   guestUp,
   health,
   killPid,

@@ -7,10 +7,10 @@
  * here; the test checks that it says so.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestGuest } from '../fixtures/guest.js';
 import { createNetns, destroyAllNetns } from '../fixtures/netns.js';
 import { pollUntil, serialLine } from '../fixtures/windock.js';
-import { cleanupInstances, guestStorage, guestTcp, guestUdp, guestUp, health, NO_NET_ADMIN, startIn } from './network-support.js';
+import { ensureTestGuest, guestTcp, guestUdp } from '../fixtures/guest.js';
+import { cleanupInstances, guestStorage, guestUp, health, NO_NET_ADMIN, startIn } from './network-support.js';
 
 /** QEMU's slirp puts the guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
 const SLIRP = { guest: '10.0.2.15' };

@@ -4,13 +4,12 @@
  * from the container's address).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { copyGuestDisk, ensureTestGuest, GUEST_LOG_PREFIX, parseGuestReply } from '../fixtures/guest.js';
+import { copyGuestDisk, ensureTestGuest, GUEST_LOG_PREFIX, parseGuestReply, tcpLine } from '../fixtures/guest.js';
 import { compileSources, createNetns, destroyAllNetns, type Netns } from '../fixtures/netns.js';
 import { startDriver, type Driver } from './network-driver.js';
 import type { NetworkSpec } from '../../src/qemu/vm-spec.js';
@@ -66,22 +65,6 @@ async function bootGuest(ns: Netns, dir: string, spec: NetworkSpec): Promise<str
       }
     });
     qemu.once('exit', (code) => reject(new Error(`qemu exited ${code}:\n${lines.slice(-20).join('\n')}`)));
-  });
-}
-
-function tcpLine(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    let data = '';
-    socket.setTimeout(20_000, () => socket.destroy(new Error(`no answer from ${host}:${port}`)));
-    socket.on('data', (d) => {
-      data += d.toString();
-      if (data.includes('\n')) {
-        socket.destroy();
-        resolve(data.trim());
-      }
-    });
-    socket.on('error', reject);
   });
 }
 
