@@ -32,8 +32,12 @@ export interface VmOutcome {
   reason: string;
 }
 
-/** QMP `SHUTDOWN` reasons that mean the guest itself powered off (qapi/run-state.json). */
-const GUEST_SHUTDOWN_REASONS = new Set(['guest-shutdown', 'guest-panic']);
+/**
+ * The QMP `SHUTDOWN` reason of a guest that powered itself off (qapi/run-state.json,
+ * ShutdownCause). `guest-panic` is deliberately not one: a crashed guest must not end with exit 0,
+ * or `restart: on-failure` would leave it down.
+ */
+const GUEST_SHUTDOWN_REASON = 'guest-shutdown';
 
 export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
   const { log, status } = deps;
@@ -59,7 +63,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
 
   qmp.on('event', (event) => {
     onEvent(event, qmpLog, status);
-    if (event.event === 'SHUTDOWN' && GUEST_SHUTDOWN_REASONS.has(String(event.data?.['reason']))) guestPoweredOff = true;
+    if (event.event === 'SHUTDOWN' && event.data?.['reason'] === GUEST_SHUTDOWN_REASON) guestPoweredOff = true;
   });
   try {
     const state = await qmp.execute<{ status: string }>('query-status', undefined, { timeoutMs: 5_000 });
@@ -82,7 +86,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
     return endedByItself(first.exit, guestPoweredOff, log, status);
   }
 
-  if (status.snapshot.phase !== 'stopped') status.update({ phase: 'stopping' });
+  status.update({ phase: 'stopping' });
   log.info({ reason: String((deps.stop.graceful.reason as Error | undefined)?.message ?? 'stop') }, 'stopping the VM');
   const ladder = await runShutdownLadder({ qmp, qemu, timeouts: deps.ladder, hard: deps.stop.hard, log: log.child({ component: 'shutdown' }) });
   qmp.close();
