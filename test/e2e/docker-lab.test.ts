@@ -5,9 +5,7 @@
  * arguments here) boot one read-only base at the same time, each through its own overlay on its
  * own anonymous /storage volume, and the base is not written.
  */
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +22,8 @@ import {
   removeContainer,
   waitHealthy,
 } from '../fixtures/docker.js';
-import { copyGuestDisk, parseGuestReply } from '../fixtures/guest.js';
+import { sha256File } from '../fixtures/digest.js';
+import { copyGuestDisk, parseGuestReply, tcpLine } from '../fixtures/guest.js';
 
 const engine = await ensureDockerEngine({ uid: process.getuid?.() ?? -1 });
 if (!engine.available) console.warn(`[docker lab e2e] skipped: ${engine.reason}`);
@@ -55,28 +54,6 @@ function runArgs(service: ComposeService, projectDir: string): string[] {
   return args;
 }
 
-async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-function tcpLine(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    let data = '';
-    const done = (value: string | undefined): void => {
-      socket.destroy();
-      resolve(value);
-    };
-    socket.setTimeout(5_000, () => done(undefined));
-    socket.on('data', (chunk) => {
-      data += chunk.toString('latin1');
-      if (data.includes('\n')) done(data.split('\n')[0]);
-    });
-    socket.on('error', () => done(undefined));
-    socket.on('close', () => done(undefined));
-  });
-}
-
 let project: string;
 let golden: string;
 let goldenHash: string;
@@ -91,7 +68,7 @@ describe.skipIf(!engine.available)('the golden-image lab under Docker', () => {
     await mkdir(join(project, 'base'));
     golden = await copyGuestDisk(join(project, 'base'), 'golden.qcow2');
     await chmod(golden, 0o444);
-    goldenHash = await sha256(golden);
+    goldenHash = sha256File(golden);
   });
 
   afterAll(async () => {
@@ -123,7 +100,8 @@ describe.skipIf(!engine.available)('the golden-image lab under Docker', () => {
       const deadline = Date.now() + 180_000;
       let line: string | undefined;
       while (!(line && parseGuestReply(line)) && Date.now() < deadline) {
-        line = await tcpLine(host, port);
+        // Not up yet: the connection is refused or closes without a line; try again.
+        line = await tcpLine(host, port, 5_000).catch(() => undefined);
         if (!line) await new Promise((r) => setTimeout(r, 1_000));
       }
       expect(parseGuestReply(line ?? ''), `replica ${id.slice(0, 12)} answers`).toMatchObject({ port: 3389 });
@@ -154,6 +132,6 @@ describe.skipIf(!engine.available)('the golden-image lab under Docker', () => {
     }
     // The base stayed read-only and unchanged.
     expect((await stat(golden)).mode & 0o222).toBe(0);
-    expect(await sha256(golden)).toBe(goldenHash);
+    expect(sha256File(golden)).toBe(goldenHash);
   });
 });

@@ -2,11 +2,10 @@
  * The golden-image path through the real binary: two windock instances boot the test guest from
  * one read-only BOOT qcow2 at the same time, each writing only to its own overlay.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { sha256File } from '../fixtures/digest.js';
 import { copyGuestDisk, readShutdownMarker } from '../fixtures/guest.js';
 import { freePort, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 import { execFileSync } from 'node:child_process';
@@ -18,17 +17,11 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk);
-  return hash.digest('hex');
-}
-
 it('boots two containers from one base at once; each overlay gets its own marker, the base is unchanged', async () => {
   dir = await tempDir('golden');
   const base = await copyGuestDisk(join(dir, 'base'), 'golden.qcow2');
   await chmod(base, 0o444);
-  const before = await sha256(base);
+  const before = sha256File(base);
 
   const instances = await Promise.all(
     ['a', 'b'].map(async (name) => {
@@ -48,5 +41,5 @@ it('boots two containers from one base at once; each overlay gets its own marker
     expect(await readShutdownMarker(overlay)).toEqual({ count: 1 });
   }
   expect(await readShutdownMarker(base)).toBeNull();
-  expect(await sha256(base)).toBe(before);
+  expect(sha256File(base)).toBe(before);
 });

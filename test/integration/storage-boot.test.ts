@@ -13,7 +13,8 @@ import type { VmSpec } from '../../src/qemu/vm-spec.js';
 import { prepareStorage, type PreparedStorage } from '../../src/storage/prepare.js';
 import { ensureTestGuest, GUEST_LOG_PREFIX, readShutdownMarker } from '../fixtures/guest.js';
 import { HOST, makeContext } from '../unit/storage/context.js';
-import { makeTempDirs, sha256File } from './storage-helpers.js';
+import { makeTempDirs } from './storage-helpers.js';
+import { sha256File } from '../fixtures/digest.js';
 
 const temp = makeTempDirs();
 const golden = makeTempDirs();

@@ -1,6 +1,5 @@
 /** Helpers for the storage integration tests: temp dirs, images with real content, digests. */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,10 +17,6 @@ export function makeTempDirs(): { make(prefix?: string): string; cleanup(): void
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /** A small image with an MBR and recognisable data in its first MiB, in the given format. */

@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { prepareStorage } from '../../src/storage/prepare.js';
 import { HOST, makeContext } from '../unit/storage/context.js';
-import { guestWrite, imageInfo, makeImage, makeTempDirs, readsPattern, sha256File } from './storage-helpers.js';
+import { guestWrite, imageInfo, makeImage, makeTempDirs, readsPattern } from './storage-helpers.js';
+import { sha256File } from '../fixtures/digest.js';
 import { expectAppError } from '../fixtures/app-error.js';
 
 const temp = makeTempDirs();

@@ -6,7 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDirs, sha256File, transpileModules } from './storage-helpers.js';
+import { makeTempDirs, transpileModules } from './storage-helpers.js';
+import { sha256File } from '../fixtures/digest.js';
 
 const temp = makeTempDirs();
 afterEach(() => temp.cleanup());
