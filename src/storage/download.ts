@@ -10,8 +10,9 @@
  *   whose file changed answers 200 with the whole new file (RFC 9110 §13.1.5), which restarts
  *   cleanly from 0, as does a server that ignores Range. A 206 whose Content-Range does not start
  *   at N is refused (RFC 9110 §14.4): appending it would corrupt the file.
- * - SHA-256 is computed inline while streaming. Node's Hash cannot be serialized, so a resume
- *   re-hashes the bytes already in the part once before continuing.
+ * - SHA-256 is computed while streaming, and the part is written, by a worker thread
+ *   (part-writer.ts) beside the event loop that parses the body. Node's Hash cannot be
+ *   serialized, so a resume re-hashes the bytes already in the part once before continuing.
  * - The digest is checked before the rename to the final name; a mismatch deletes the part and its
  *   sidecar (a file with the wrong digest is worth nothing) and fails with both digests.
  * - Transient failures (network errors, 408, 429, 5xx, a stalled body) are retried with
@@ -20,15 +21,15 @@
  *
  * Everything that touches the outside comes in through `DownloadDeps`, for tests.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { inlineSha256, workerSha256, type Sha256Stream } from './sha256-stream.js';
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, open, readFile, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { link, open, readFile, statfs, unlink } from 'node:fs/promises';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DownloadProgress, StatusStore } from '../supervisor/status.js';
+import { openPartWriter, PartWriteError, type PartWriter } from './part-writer.js';
 import { writeFileAtomic } from './state-file.js';
 
 export interface DownloadDeps {
@@ -68,8 +69,6 @@ export interface DownloadOptions {
   checkpointBytes?: number;
   /** A log line every this many percent (or every 10 checkpoints when the size is unknown). */
   logEveryPercent?: number;
-  /** Hash in a worker thread instead of on the event loop (sha256-stream.ts). */
-  hashInWorker?: boolean;
 }
 
 export interface DownloadContext {
@@ -98,9 +97,6 @@ export interface PartSidecar {
   bytesDone: number;
 }
 
-/** Size of the writes into the part: fewer, larger system calls than the network's chunks. */
-const WRITE_BYTES = 2 ** 20;
-
 const DEFAULTS = {
   maxAttempts: 6,
   baseDelayMs: 1000,
@@ -108,9 +104,6 @@ const DEFAULTS = {
   idleTimeoutMs: 60_000,
   checkpointBytes: 16 * 2 ** 20,
   logEveryPercent: 5,
-  // Measured (bench/download.mjs, 2 loaded cores): the worker thread lost to hashing on the
-  // event loop (median 2375 vs 1710 ms for 512 MiB), so it is opt-in.
-  hashInWorker: false,
 };
 
 /** HTTP statuses worth another try (RFC 9110 §15.5.9 408, RFC 6585 §4 429, and 5xx). */
@@ -199,12 +192,11 @@ interface JobPaths {
 }
 
 class DownloadJob {
-  #hash: Sha256Stream;
+  /** Opened at the first byte to write (a refused download creates no part). */
+  #writer: PartWriter | undefined;
   #sidecar: PartSidecar;
-  /** Bytes in the part that the hash has seen (may run ahead of the last checkpoint). */
+  /** Bytes of the file received so far (handed to the writer; may run ahead of the disk). */
   #written = 0;
-  /** Bytes written to the part file (the hash may be ahead while a write is in flight). */
-  #onDisk = 0;
   #fetched = 0;
   #lastLoggedStep = -1;
   #rate = new RateMeter();
@@ -218,24 +210,29 @@ class DownloadJob {
     readonly paths: JobPaths,
   ) {
     this.#sidecar = { schema: 1, url: paths.shownUrl, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
-    this.#hash = this.#makeHash();
-  }
-
-  #makeHash(): Sha256Stream {
-    return this.settings.hashInWorker ? workerSha256() : inlineSha256();
-  }
-
-  async #newHash(): Promise<void> {
-    await this.#hash.close();
-    this.#hash = this.#makeHash();
   }
 
   async run(finalPath: string): Promise<DownloadResult> {
     try {
       return await this.#run(finalPath);
     } finally {
-      await this.#hash.close();
+      await this.#writer?.close();
     }
+  }
+
+  /** The writer on the part, keeping (and hashing) the bytes received so far. */
+  async #openWriter(): Promise<PartWriter> {
+    this.#writer ??= await openPartWriter(this.paths.partPath, { keep: this.#written }).catch((error: unknown) => {
+      throw this.#writeFailure(error);
+    });
+    return this.#writer;
+  }
+
+  #writeFailure(error: unknown): AppError {
+    return new AppError('media', `cannot write ${this.paths.partPath}: ${(error as Error).message}`, {
+      hint: 'Check the free space and health of the STORAGE volume.',
+      cause: error,
+    });
   }
 
   async #run(finalPath: string): Promise<DownloadResult> {
@@ -317,22 +314,19 @@ class DownloadJob {
       await this.#truncate(0);
       return;
     }
-    // Bytes past the last checkpoint may be torn (power cut): cut back to the durable length.
-    if (size > sidecar.bytesDone) await truncateFile(this.paths.partPath, sidecar.bytesDone);
     this.#sidecar = { ...sidecar };
     this.#written = sidecar.bytesDone;
-    this.#onDisk = sidecar.bytesDone;
-    // Node's Hash has no export/import of its state: the kept bytes are hashed once more.
-    await this.#newHash();
-    await feedFile(this.paths.partPath, sidecar.bytesDone, this.#hash);
+    // Bytes past the last checkpoint may be torn (power cut): the writer cuts the part back to
+    // the durable length and hashes what is kept (Node's Hash state cannot be saved).
+    await this.#openWriter();
     this.log.info({ bytesDone: sidecar.bytesDone, total: sidecar.total }, 'resuming the download');
   }
 
   async #truncate(length: 0): Promise<void> {
+    await this.#writer?.close();
+    this.#writer = undefined;
     await truncateFile(this.paths.partPath, length);
-    await this.#newHash();
     this.#written = 0;
-    this.#onDisk = 0;
     this.#sidecar = { ...this.#sidecar, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
   }
 
@@ -439,39 +433,13 @@ class DownloadJob {
   }
 
   /**
-   * Streams the body into the part. Throughput (bench/download.mjs): chunks are hashed as they
-   * arrive and gathered into 1 MiB writes; one write and one checkpoint (fdatasync + sidecar) may
-   * be in flight while the next bytes are received, so disk, hash and network overlap.
+   * Streams the body into the part. The writer thread hashes and writes while the next bytes are
+   * received; every `checkpointBytes` one checkpoint (fdatasync + sidecar) runs beside both.
    */
   async #stream(body: ReadableStream<Uint8Array>, total: number | undefined, idle: IdleTimer, signal: AbortSignal): Promise<void> {
-    const file = await open(this.paths.partPath, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o600);
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    let writing: Promise<void> = Promise.resolve();
-    let syncing: Promise<void> = Promise.resolve();
+    const writer = await this.#openWriter();
     let sinceCheckpoint = 0;
-    const flush = async (): Promise<void> => {
-      await writing;
-      if (pendingBytes === 0) return;
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      const position = this.#onDisk;
-      // Hashed in write order, before the write is issued (the worker receives a copy).
-      this.#hash.update(data);
-      pending = [];
-      pendingBytes = 0;
-      writing = writeAll(file, data, position).then(() => {
-        this.#onDisk = position + data.length;
-      });
-      writing.catch(() => undefined);
-    };
-    const checkpoint = async (): Promise<void> => {
-      await flush();
-      await writing;
-      await syncing;
-      const durable = this.#onDisk;
-      syncing = file.datasync().then(() => this.#recordCheckpoint(durable));
-      syncing.catch(() => undefined);
-    };
+    let checkpointing: Promise<void> | undefined;
     try {
       const reader = body.getReader();
       for (;;) {
@@ -489,44 +457,37 @@ class DownloadJob {
         if (total !== undefined && this.#written + bytes.length > total) {
           throw new AttemptError(`the server sent more than the ${total} bytes it announced`, true);
         }
-        pending.push(bytes);
-        pendingBytes += bytes.length;
         this.#written += bytes.length;
         this.#fetched += bytes.length;
         sinceCheckpoint += bytes.length;
-        if (sinceCheckpoint >= this.settings.checkpointBytes) {
-          await checkpoint();
+        writer.append(bytes);
+        // One checkpoint at a time; a slow disk delays the next one rather than queueing them.
+        if (sinceCheckpoint >= this.settings.checkpointBytes && !checkpointing) {
           sinceCheckpoint = 0;
-        } else if (pendingBytes >= WRITE_BYTES) {
-          await flush();
+          checkpointing = this.#checkpoint().finally(() => (checkpointing = undefined));
+          checkpointing.catch(() => undefined);
         }
+        await writer.waitForRoom();
         this.#progress(total);
       }
+    } catch (error) {
+      throw error instanceof PartWriteError ? this.#writeFailure(error) : error;
     } finally {
-      try {
-        await checkpoint();
-        await syncing;
-      } catch (error) {
-        throw new AppError('media', `cannot write ${this.paths.partPath}: ${(error as Error).message}`, {
-          hint: 'Check the free space and health of the STORAGE volume.',
-          cause: error,
-        });
-      } finally {
-        await file.close();
-      }
+      await checkpointing?.catch(() => undefined);
+      await this.#checkpoint();
     }
   }
 
-  /** Makes the part durable up to its current length (outside a stream), then records it. */
+  /** Makes every byte received so far durable, then records it in the sidecar. */
   async #checkpoint(): Promise<void> {
-    const handle = await open(this.paths.partPath, 'r+').catch(() => undefined);
-    if (!handle) return;
+    if (!this.#writer) return;
+    let durable: number;
     try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      durable = await this.#writer.sync();
+    } catch (error) {
+      throw this.#writeFailure(error);
     }
-    await this.#recordCheckpoint(this.#onDisk);
+    await this.#recordCheckpoint(durable);
   }
 
   /** The sidecar only ever names bytes that an fdatasync has made durable. */
@@ -561,8 +522,16 @@ class DownloadJob {
   }
 
   async #finish(finalPath: string): Promise<DownloadResult> {
-    const digest = await this.#hash.digest();
-    await this.#hash.close();
+    // A part found complete (416 on resume) has not been opened in this run yet.
+    const writer = await this.#openWriter();
+    let digest: string;
+    try {
+      digest = await writer.digest();
+    } catch (error) {
+      throw this.#writeFailure(error);
+    } finally {
+      await writer.close();
+    }
     const expected = this.settings.sha256;
     if (expected && digest !== expected) {
       // Nothing is kept: bytes with the wrong digest cannot be resumed into the right file.
@@ -607,14 +576,6 @@ function describeFetchError(error: unknown): string {
   return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
 }
 
-async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset, position + offset);
-    offset += bytesWritten;
-  }
-}
-
 async function fileSize(path: string): Promise<number | undefined> {
   try {
     const handle = await open(path, 'r');
@@ -638,26 +599,9 @@ async function truncateFile(path: string, length: number): Promise<void> {
   }
 }
 
-/** Feeds the first `length` bytes of a file into a hash stream (the resume re-hash). */
-async function feedFile(path: string, length: number, hash: Sha256Stream): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    let position = 0;
-    while (position < length) {
-      // A fresh buffer per read: the worker variant receives it asynchronously.
-      const buffer = Buffer.allocUnsafe(Math.min(4 * 2 ** 20, length - position));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      position += bytesRead;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** SHA-256 of the first `length` bytes of a file, into `hash` when given. */
-async function hashFile(path: string, length: number, hash: Hash = createHash('sha256')): Promise<string> {
+/** SHA-256 of the first `length` bytes of a file. */
+async function hashFile(path: string, length: number): Promise<string> {
+  const hash = createHash('sha256');
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(4 * 2 ** 20);
@@ -671,7 +615,7 @@ async function hashFile(path: string, length: number, hash: Hash = createHash('s
   } finally {
     await handle.close();
   }
-  return hash.copy().digest('hex');
+  return hash.digest('hex');
 }
 
 async function syncDir(dir: string): Promise<void> {

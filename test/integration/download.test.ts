@@ -92,18 +92,16 @@ describe('download', () => {
     expect(result.fetchedBytes).toBe(fileA.body.length);
   });
 
-  it('gives the same exact file with the hash in a worker thread, across a drop and a resume', async () => {
-    const server = await serve(({ index }) => (index === 0 ? { kind: 'serve', file: fileA, dropAfter: 1_300_000 } : { kind: 'serve', file: fileA }));
+  it('cuts torn bytes past the last checkpoint off a part and re-hashes the kept prefix', async () => {
+    const server = await serve(() => ({ kind: 'serve', file: fileA }));
     const t = setup();
-    const result = await t.run(server, { sha256: sha(fileA.body), hashInWorker: true });
-    expect(result.sha256).toBe(sha(fileA.body));
-    expect(server.requests[1]).toMatchObject({ status: 206, start: server.requests[0]!.bytesSent });
-    // A new process's view: the part re-hashed through the worker on resume.
-    const u = setup();
-    writeFileSync(u.part, fileA.body.subarray(0, 2_000_000));
-    writeFileSync(`${u.part}.json`, JSON.stringify({ schema: 1, url: server.url(), etag: '"a-1"', total: fileA.body.length, bytesDone: 2_000_000 }));
-    const resumed = await u.run(server, { sha256: sha(fileA.body), hashInWorker: true });
+    // A power cut's view: the sidecar names 2 000 000 durable bytes, garbage follows them.
+    writeFileSync(t.part, Buffer.concat([fileA.body.subarray(0, 2_000_000), randomBytes(300_000)]));
+    writeFileSync(`${t.part}.json`, JSON.stringify({ schema: 1, url: server.url(), etag: '"a-1"', total: fileA.body.length, bytesDone: 2_000_000 }));
+    const resumed = await t.run(server, { sha256: sha(fileA.body) });
+    expect(server.requests).toEqual([expect.objectContaining({ range: 'bytes=2000000-', status: 206 })]);
     expect(resumed).toMatchObject({ sha256: sha(fileA.body), fetchedBytes: fileA.body.length - 2_000_000 });
+    expect(readFileSync(t.final).equals(fileA.body)).toBe(true);
   });
 
   it('restarts cleanly from 0 when the server ignores Range', async () => {
@@ -247,6 +245,26 @@ describe('download', () => {
     expect(server.requests).toEqual([expect.objectContaining({ status: 416 })]);
     expect(result.fetchedBytes).toBe(0);
     expect(readFileSync(t.final).equals(fileA.body)).toBe(true);
+  });
+
+  it('stops with a clear error when the disk fills mid-body (no Content-Length, a 2 MiB tmpfs), keeping what was written', async () => {
+    const server = await serve(() => ({ kind: 'serve', file: fileA, noLength: true }));
+    const t = setup();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', t.dir]);
+    mounts.push(t.dir);
+    const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
+    expect(error.exitCode).toBe(4);
+    expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
+    // One request: a full disk is not retried. The part is a true prefix of the file, and the
+    // sidecar names no more than the part holds.
+    expect(server.requests).toHaveLength(1);
+    const part = readFileSync(t.part);
+    expect(part.length).toBeGreaterThan(0);
+    expect(part.equals(fileA.body.subarray(0, part.length))).toBe(true);
+    if (existsSync(`${t.part}.json`)) {
+      expect(JSON.parse(readFileSync(`${t.part}.json`, 'utf8')).bytesDone).toBeLessThanOrEqual(part.length);
+    }
+    expect(existsSync(t.final)).toBe(false);
   });
 
   it('refuses to start when STORAGE has less free space than the file (a 2 MiB tmpfs)', async () => {
