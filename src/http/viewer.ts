@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { StatusSnapshot, StatusStore } from '../supervisor/status.js';
-import { createAuthorizer, type Authorizer } from './auth.js';
+import { createAuthorizer } from './auth.js';
 import type { Metrics } from './metrics.js';
 import { safeRelativePath, sendText, serveFile } from './static.js';
 import { rejectUpgrade, VncBridge, type VncBridgeOptions } from './vnc-bridge.js';

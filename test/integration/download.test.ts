@@ -3,12 +3,10 @@
  * is always the exact file (SHA-256 checked) or a clear error, with the .part kept where a resume
  * is safe. Sleeps are recorded instead of slept, so back-off is asserted by value, not by time.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
 import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions } from '../../src/storage/download.js';
 import { startHttpServer, type Script, type ServedFile, type TestHttpServer } from '../fixtures/http-server.js';
 import { makeContext } from '../unit/storage/context.js';
@@ -17,10 +15,8 @@ import { expectAppError } from '../fixtures/app-error.js';
 
 const temp = makeTempDirs();
 const servers: TestHttpServer[] = [];
-const mounts: string[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
-  for (const mount of mounts.splice(0)) execFileSync('umount', ['-l', mount]);
   temp.cleanup();
 });
 
@@ -35,8 +31,9 @@ async function serve(script: Script): Promise<TestHttpServer> {
   return server;
 }
 
-function setup(overrides: Partial<DownloadDeps> = {}) {
-  const dir = temp.make();
+/** `tmpfs`: STORAGE is a tmpfs of that size (`2m`), a small disk to fill. */
+function setup(overrides: Partial<DownloadDeps> = {}, tmpfs?: string) {
+  const dir = tmpfs ? temp.makeTmpfs(tmpfs) : temp.make();
   const ctx = makeContext({ STORAGE: dir });
   const delays: number[] = [];
   const deps: DownloadDeps = {
@@ -249,9 +246,7 @@ describe('download', () => {
 
   it('stops with a clear error when the disk fills mid-body (no Content-Length, a 2 MiB tmpfs), keeping what was written', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA, noLength: true }));
-    const t = setup();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', t.dir]);
-    mounts.push(t.dir);
+    const t = setup({}, '2m');
     const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
@@ -269,9 +264,7 @@ describe('download', () => {
 
   it('refuses to start when STORAGE has less free space than the file (a 2 MiB tmpfs)', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA }));
-    const t = setup();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', t.dir]);
-    mounts.push(t.dir);
+    const t = setup({}, '2m');
     writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
     const before = sha(readFileSync(join(t.dir, 'data.img')));
     const error = await expectAppError(t.run(server));

@@ -5,18 +5,39 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
 
-export function makeTempDirs(): { make(prefix?: string): string; cleanup(): void } {
+export interface TempDirs {
+  make(prefix?: string): string;
+  /** `mount ARGS... MOUNTPOINT`, unmounted (lazily, last first) by `cleanup` before the removal. */
+  mount(...args: string[]): void;
+  /** A new directory with a tmpfs of `size` (`2m`) on it: a small disk to fill. */
+  makeTmpfs(size: string): string;
+  cleanup(): void;
+}
+
+export function makeTempDirs(): TempDirs {
   const dirs: string[] = [];
-  return {
+  const mounts: string[] = [];
+  const temp: TempDirs = {
     make(prefix = 'windock-storage-') {
       const dir = mkdtempSync(join(tmpdir(), prefix));
       dirs.push(dir);
       return dir;
     },
+    mount(...args) {
+      execFileSync('mount', args);
+      mounts.push(args.at(-1)!);
+    },
+    makeTmpfs(size) {
+      const dir = temp.make();
+      temp.mount('-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir);
+      return dir;
+    },
     cleanup() {
+      for (const mount of mounts.splice(0).reverse()) execFileSync('umount', ['-l', mount]);
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     },
   };
+  return temp;
 }
 
 /** A small image with an MBR and recognisable data in its first MiB, in the given format. */

@@ -8,7 +8,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
 import { prepareStorage } from '../../src/storage/prepare.js';
 import { HOST, makeContext } from '../unit/storage/context.js';
 import { guestWrite, imageInfo, makeImage, makeTempDirs, readsPattern } from './storage-helpers.js';
@@ -16,9 +15,7 @@ import { sha256File } from '../fixtures/digest.js';
 import { expectAppError } from '../fixtures/app-error.js';
 
 const temp = makeTempDirs();
-const mounts: string[] = [];
 afterEach(() => {
-  for (const mount of mounts.splice(0).reverse()) execFileSync('umount', ['-l', mount]);
   temp.cleanup();
 });
 
@@ -221,8 +218,7 @@ describe('disk lifecycle', () => {
     const disk = join(storage, 'data.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
     const digest = sha256File(disk);
-    execFileSync('mount', ['--bind', storage, storage]);
-    mounts.push(storage);
+    temp.mount('--bind', storage, storage);
     execFileSync('mount', ['-o', 'remount,ro,bind', storage]);
     const error = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, DISK_SIZE: '128M' }), HOST));
     expect(error.message).toBe(`STORAGE ${storage} is not writable (EROFS)`);
@@ -237,8 +233,7 @@ describe('disk lifecycle', () => {
     execFileSync('mkfs.btrfs', ['-q', fsImage]);
     const storage = join(dir, 'storage');
     mkdirSync(storage);
-    execFileSync('mount', ['-o', 'loop', fsImage, storage]);
-    mounts.push(storage);
+    temp.mount('-o', 'loop', fsImage, storage);
     const base = makeImage(temp.make(), 'golden.qcow2', 'qcow2');
     const ctx = makeContext({ STORAGE: storage, BOOT: base });
     await prepareStorage(ctx, HOST);
@@ -248,9 +243,7 @@ describe('disk lifecycle', () => {
   });
 
   it('fails cleanly when STORAGE is full, leaving the existing files byte-identical', async () => {
-    const storage = temp.make();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', storage]);
-    mounts.push(storage);
+    const storage = temp.makeTmpfs('2m');
     const images = temp.make();
     // A base whose conversion needs more than 2 MiB of STORAGE.
     const source = join(images, 'disk.vhd');
