@@ -247,9 +247,12 @@ describe('download', () => {
   it('stops with a clear error when the disk fills mid-body (no Content-Length, a 2 MiB tmpfs), keeping what was written', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA, noLength: true }));
     const t = setup({}, '2m');
+    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
+    const before = sha(readFileSync(join(t.dir, 'data.img')));
     const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
+    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
     // One request: a full disk is not retried. The part is a true prefix of the file, and the
     // sidecar names no more than the part holds.
     expect(server.requests).toHaveLength(1);
