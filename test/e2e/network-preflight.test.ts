@@ -12,10 +12,10 @@
  *   private mount namespace with /proc/sys read-only makes it unsettable, as Docker mounts
  *   /proc/sys for an unprivileged container.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNetns, destroyAllNetns } from '../fixtures/netns.js';
+import { describe, expect, it } from 'vitest';
+import { createNetns } from '../fixtures/netns.js';
 import { tempDir } from '../fixtures/windock.js';
-import { cleanupInstances, errorLine, NO_NET_ADMIN, startIn } from './network-support.js';
+import { errorLine, NO_NET_ADMIN, startIn, useNetworkTestHooks } from './network-support.js';
 
 /** Runs a command after changing one mount in a private mount namespace (argv: mode path command...). */
 const MOUNT_THEN_RUN = `
@@ -35,10 +35,7 @@ function privateMount(mode: 'hide' | 'readonly', path: string): string[] {
   return ['unshare', '--mount', '--propagation', 'private', '--', process.execPath, '--input-type=module', '-e', MOUNT_THEN_RUN, mode, path];
 }
 
-afterEach(async () => {
-  await cleanupInstances();
-  await destroyAllNetns();
-});
+useNetworkTestHooks({ guest: false });
 
 const cases = [
   {

@@ -5,8 +5,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { copyGuestDisk } from '../fixtures/guest.js';
-import type { Netns } from '../fixtures/netns.js';
+import { afterEach, beforeAll } from 'vitest';
+import { copyGuestDisk, ensureTestGuest } from '../fixtures/guest.js';
+import { destroyAllNetns, type Netns } from '../fixtures/netns.js';
 import { httpStatus, serialLine, startWindock, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
 /** Inside a namespace every container has its own port space: windock's default web port. */
@@ -47,13 +48,24 @@ export function startIn(
   return { run, ...where };
 }
 
-/** Kills what the tests started and removes their directories (afterEach). */
-export async function cleanupInstances(): Promise<void> {
-  for (const run of runs.splice(0)) {
-    run.kill('SIGKILL');
-    await run.exited;
+/**
+ * The hooks of a network e2e file: the test guest built once (when the file boots it), and after
+ * each test whatever it started killed, its directories removed and its namespaces deleted.
+ */
+export function useNetworkTestHooks({ guest }: { guest: boolean }): void {
+  if (guest) {
+    beforeAll(async () => {
+      await ensureTestGuest();
+    }, 1_200_000);
   }
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      run.kill('SIGKILL');
+      await run.exited;
+    }
+    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    await destroyAllNetns();
+  });
 }
 
 /** Waits until the guest took its DHCP lease and listens; returns the leased address and its MAC. */

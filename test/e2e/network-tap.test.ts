@@ -6,12 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, destroyAllNetns } from '../fixtures/netns.js';
-import { ensureTestGuest, guestTcp, guestUdp } from '../fixtures/guest.js';
+import { describe, expect, it } from 'vitest';
+import { createNetns } from '../fixtures/netns.js';
+import { guestTcp, guestUdp } from '../fixtures/guest.js';
 import { pollUntil, serialLine } from '../fixtures/windock.js';
 import {
-  cleanupInstances,
   guestStorage,
   guestUp,
   health,
@@ -20,19 +19,13 @@ import {
   programsInside,
   startIn,
   WEB_PORT,
+  useNetworkTestHooks,
   windockRules,
 } from './network-support.js';
 
 const TAP = { NETWORK: 'tap' };
 
-beforeAll(async () => {
-  await ensureTestGuest();
-}, 1_200_000);
-
-afterEach(async () => {
-  await cleanupInstances();
-  await destroyAllNetns();
-});
+useNetworkTestHooks({ guest: true });
 
 describe('NETWORK=tap through the real binary', () => {
   it('forwards TCP 3389/8080 and UDP 3389 to the DHCP-configured guest, keeps the web port, and leaves nothing after SIGTERM', async () => {

@@ -6,23 +6,16 @@
  * handshake with a guest (src/host/network.ts, judgePasstVersion), so windock uses QEMU's slirp
  * here; the test checks that it says so.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, destroyAllNetns } from '../fixtures/netns.js';
+import { describe, expect, it } from 'vitest';
+import { createNetns } from '../fixtures/netns.js';
 import { pollUntil, serialLine } from '../fixtures/windock.js';
-import { ensureTestGuest, guestTcp, guestUdp } from '../fixtures/guest.js';
-import { cleanupInstances, guestStorage, guestUp, health, NO_NET_ADMIN, startIn } from './network-support.js';
+import { guestTcp, guestUdp } from '../fixtures/guest.js';
+import { guestStorage, guestUp, health, NO_NET_ADMIN, startIn, useNetworkTestHooks } from './network-support.js';
 
 /** QEMU's slirp puts the guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
 const SLIRP = { guest: '10.0.2.15' };
 
-beforeAll(async () => {
-  await ensureTestGuest();
-}, 1_200_000);
-
-afterEach(async () => {
-  await cleanupInstances();
-  await destroyAllNetns();
-});
+useNetworkTestHooks({ guest: true });
 
 describe('NETWORK=user without NET_ADMIN', () => {
   it('forwards TCP and UDP 3389 from the container address to the guest', async () => {

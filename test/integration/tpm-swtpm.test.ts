@@ -16,6 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { startTpm, type TpmSession } from '../../src/host/swtpm.js';
 import { copyGuestDisk } from '../fixtures/guest.js';
+import { killChild } from '../fixtures/child.js';
 
 let dir: string;
 let qemu: ChildProcess | undefined;
@@ -27,10 +28,7 @@ beforeEach(async () => {
   logLines.length = 0;
 });
 afterEach(async () => {
-  if (qemu && qemu.exitCode === null && qemu.signalCode === null) {
-    qemu.kill('SIGKILL');
-    await new Promise((resolve) => qemu!.once('exit', resolve));
-  }
+  await killChild(qemu);
   qemu = undefined;
   await tpm?.close();
   tpm = undefined;

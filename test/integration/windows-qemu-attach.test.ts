@@ -18,6 +18,7 @@ import { createLogger } from '../../src/log.js';
 import { buildQemuArgs } from '../../src/qemu/args.js';
 import type { DriveSpec, FirmwareSpec, VmSpec } from '../../src/qemu/vm-spec.js';
 import { buildSetupImage } from '../../src/windows/setup-image.js';
+import { killChild } from '../fixtures/child.js';
 
 let dir: string;
 let qemu: ChildProcess | undefined;
@@ -27,10 +28,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'windock-attach-'));
 });
 afterEach(async () => {
-  if (qemu && qemu.exitCode === null && qemu.signalCode === null) {
-    qemu.kill('SIGKILL');
-    await new Promise((resolve) => qemu!.once('exit', resolve));
-  }
+  await killChild(qemu);
   qemu = undefined;
   await tpm?.close();
   tpm = undefined;
