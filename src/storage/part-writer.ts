@@ -2,8 +2,8 @@
  * The writing end of a download: a worker thread that owns the `.part` file, hashes every byte
  * (SHA-256) in file order and writes it at its position, so that neither costs the event loop
  * that parses the HTTP body. Measured with bench/download.mjs (512 MiB over loopback, 2 cores):
- * hash and write on the event loop added their costs to undici's (≈1.4 s against 0.7 s for the
- * body alone); in this worker they run beside it.
+ * with hash and writes on the event loop their costs added up to undici's (1.4 s; curl 0.7 s);
+ * beside it in this thread the download takes 0.96 s, as long as curl followed by fdatasync.
  *
  * - Bytes are handed over by transfer, not copied: `append` takes ownership of the chunk's
  *   ArrayBuffer when the chunk spans all of it (undici gives each body chunk its own), and the
