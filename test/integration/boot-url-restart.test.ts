@@ -1,7 +1,8 @@
 /**
- * BOOT as a URL through the real binary, with a SIGKILL in the middle of the download: the next
- * start resumes from the last durable checkpoint (re-fetching at most one checkpoint interval),
- * verifies the whole file against BOOT_SHA256, and boots the guest from an overlay on it.
+ * BOOT as a URL through the real binary, with a SIGKILL and then a stop in the middle of the
+ * download: each next start resumes where the last durable record says (after a SIGKILL at most
+ * one checkpoint interval back; after a stop, nothing lost), the last one verifies the whole file
+ * against BOOT_SHA256 and boots the guest from an overlay on it.
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -24,44 +25,58 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-it('resumes a download cut by SIGKILL on the next start, verifies it and boots from it', async () => {
+it('resumes a download cut by SIGKILL or stopped by SIGTERM on the next start, verifies it and boots from it', async () => {
   dir = await tempDir('boot-url');
   // The raw test guest (64 MiB): four checkpoint intervals.
   const image = await copyGuestDisk(join(dir, 'served'), 'guest.img');
   const body = readFileSync(image);
   const digest = sha256File(image);
-  // The first answer is throttled so that the kill lands mid-body; later ones run at full speed.
-  server = await startHttpServer(({ index }) => ({ kind: 'serve', file: { body, etag: '"guest-1"' }, bytesPerSecond: index === 0 ? 8 * 2 ** 20 : undefined }));
+  // The first two answers are throttled so that the kill and the stop land mid-body.
+  server = await startHttpServer(({ index }) => ({ kind: 'serve', file: { body, etag: '"guest-1"' }, bytesPerSecond: index < 2 ? 8 * 2 ** 20 : undefined }));
   const storage = join(dir, 'storage');
-  const env = async () =>
-    vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '64M' });
+  const sidecarPath = join(storage, 'guest.img.part.json');
+  const readSidecar = () => JSON.parse(readFileSync(sidecarPath, 'utf8')) as { bytesDone: number; etag: string; url: string };
+  const start = async (): Promise<WindockRun> => {
+    const env = vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '64M' });
+    const run = startWindock({ env });
+    runs.push(run);
+    return run;
+  };
+  const downloaded = (run: WindockRun, bytes: number) => run.waitForLine((l) => l.msg === 'downloading' && Number(l.bytesDone) >= bytes, 120_000);
 
-  const first = startWindock({ env: await env() });
-  runs.push(first);
-  const progress = await first.waitForLine((l) => l.msg === 'downloading' && Number(l.bytesDone) >= 40 * 2 ** 20, 120_000);
+  // 1. SIGKILL at 24 MiB or more: the sidecar keeps the last durable checkpoint.
+  const first = await start();
+  const reported = Number((await downloaded(first, 24 * 2 ** 20)).bytesDone);
   first.kill('SIGKILL');
   expect((await first.exited).signal).toBe('SIGKILL');
-  const sidecar = JSON.parse(readFileSync(join(storage, 'guest.img.part.json'), 'utf8')) as { bytesDone: number; etag: string; url: string };
-  expect(sidecar).toMatchObject({ etag: '"guest-1"', url: server.url('/images/guest.img') });
+  const killed = readSidecar();
+  expect(killed).toMatchObject({ etag: '"guest-1"', url: server.url('/images/guest.img') });
+  // Never past what the first run had received, at most one checkpoint interval behind it.
+  expect(killed.bytesDone).toBeLessThanOrEqual(server.requests[0]!.bytesSent);
+  expect(killed.bytesDone).toBeGreaterThanOrEqual(reported - CHECKPOINT);
 
-  const second = startWindock({ env: await env() });
-  runs.push(second);
-  await second.waitForLine(serialLine('windock-guest: acpid ready'), 180_000);
+  // 2. Resumed from there, then a stop (docker stop) at 48 MiB or more: exit 0, and everything
+  //    received so far is made durable and recorded.
+  const second = await start();
+  const reportedAtStop = Number((await downloaded(second, 48 * 2 ** 20)).bytesDone);
   second.kill('SIGTERM');
   expect((await second.exited).code).toBe(0);
+  expect(server.requests[1]).toMatchObject({ range: `bytes=${killed.bytesDone}-`, ifRange: '"guest-1"', status: 206 });
+  const stopped = readSidecar();
+  expect(stopped.bytesDone).toBeGreaterThanOrEqual(reportedAtStop);
+  expect(stopped.bytesDone).toBeLessThanOrEqual(killed.bytesDone + server.requests[1]!.bytesSent);
 
-  // One resume request, from the durable length the sidecar named: never past what the first run
-  // had received, at most one checkpoint interval behind what it had reported.
-  expect(server.requests).toHaveLength(2);
-  const resume = server.requests[1]!;
-  expect(resume).toMatchObject({ range: `bytes=${sidecar.bytesDone}-`, ifRange: '"guest-1"', status: 206, bytesSent: body.length - sidecar.bytesDone });
-  expect(sidecar.bytesDone).toBeLessThanOrEqual(server.requests[0]!.bytesSent);
-  expect(sidecar.bytesDone).toBeGreaterThanOrEqual(Number(progress.bytesDone) - CHECKPOINT);
-  expect(second.lines.some((l) => l.msg === 'resuming the download' && l.bytesDone === sidecar.bytesDone)).toBe(true);
+  // 3. The rest at full speed, verified, then the guest boots from an overlay on the download.
+  const third = await start();
+  await third.waitForLine(serialLine('windock-guest: acpid ready'), 180_000);
+  third.kill('SIGTERM');
+  expect((await third.exited).code).toBe(0);
+  expect(server.requests).toHaveLength(3);
+  expect(server.requests[2]).toMatchObject({ range: `bytes=${stopped.bytesDone}-`, status: 206, bytesSent: body.length - stopped.bytesDone });
+  expect(third.lines.some((l) => l.msg === 'resuming the download' && l.bytesDone === stopped.bytesDone)).toBe(true);
 
-  // The downloaded file is the served one, untouched by the guest: its writes (the shutdown
-  // marker) went to the overlay.
-  const downloaded = join(storage, 'guest.img');
-  expect(sha256File(downloaded)).toBe(digest);
+  // The download is the served file, untouched by the guest: its writes (the shutdown marker)
+  // went to the overlay.
+  expect(sha256File(join(storage, 'guest.img'))).toBe(digest);
   expect(await readShutdownMarker(join(storage, 'data.qcow2'))).toEqual({ count: 1 });
 });
