@@ -4,6 +4,8 @@
  *  - the page loads with the token, the canvas shows the guest's screen (not blank) and it changes
  *    after a key press (SeaBIOS's "Press ESC for boot menu" prompt, held open by
  *    `-boot menu=on,splash-time=…`, turns into the boot menu: deterministic, unlike a console);
+ *    a "1" pasted as key presses boots the guest, and commands typed and pasted (capitals and
+ *    shifted symbols included) into its shell on tty1 run (their output is on the serial console);
  *  - a wrong token gets 401 and no WebSocket;
  *  - view-only ignores input;
  *  - the progress page shows a moving bar during a throttled local download (the real download
@@ -11,7 +13,7 @@
  *  - the page reconnects by itself after QEMU restarts.
  * Screenshots go to test-artifacts/browser/.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -63,16 +65,22 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
 }
 
 /** QEMU booting a copy of the test guest, held at SeaBIOS's boot-menu prompt for up to 65 s. */
-async function bootGuest(name: string, socketName = `${name}.sock`): Promise<TestQemu> {
+async function bootGuest(name: string, socketName = `${name}.sock`): Promise<TestQemu & { serial: string }> {
   const disk = await copyGuestDisk(dir, `${name}.qcow2`);
+  const serial = join(dir, `${name}.serial`);
   // splash-time is in ms; SeaBIOS reads it as 16 bits (QEMU docs: -boot), so 65 s at most.
   const qemu = await startQemu(dir, {
-    args: ['-drive', `file=${disk},format=qcow2,if=virtio`, '-boot', 'menu=on,splash-time=65000'],
+    args: ['-drive', `file=${disk},format=qcow2,if=virtio`, '-boot', 'menu=on,splash-time=65000', '-serial', `file:${serial}`],
     socketName,
     paused: false,
   });
   cleanups.push(() => qemu.stop());
-  return qemu;
+  return { ...qemu, serial };
+}
+
+/** The guest's serial console so far (its "windock-guest: ..." lines and what its shell sent there). */
+async function serialText(qemu: { serial: string }): Promise<string> {
+  return readFile(qemu.serial, 'utf8').catch(() => '');
 }
 
 async function startViewer(vncSocket: string, status: StatusStore, viewOnly = false): Promise<{ viewer: ViewerWithBridge; server: TestServer }> {
@@ -222,6 +230,36 @@ describe('viewer in Chromium', () => {
       throw error;
     });
     await page.screenshot({ path: join(ARTIFACTS, '2c-after-typed-1.png') });
+
+    // The guest's shell on tty1 gets a command typed in the page; its output goes to the serial
+    // console (the guest's /dev/console), which only the guest writes: the keys, Shift included,
+    // went browser → WebSocket → VNC → guest.
+    await until('the guest shell on tty1', async () => (await serialText(qemu)).includes('windock-guest: shell on tty1'), 120_000);
+    const marker = `typed-in-the-viewer-${process.pid}`;
+    await page.locator('#screen canvas').click();
+    // keyboard.type sends each character's key without its modifiers (noVNC forwards scancodes,
+    // so a typed ">" would arrive as "."): the redirection is a real Shift chord, as a user makes.
+    await page.keyboard.type(`echo ${marker} `);
+    await page.keyboard.press('Shift+Period');
+    await page.keyboard.type('/dev/console');
+    await page.keyboard.press('Enter');
+    await until('the typed command to run in the guest', async () => (await serialText(qemu)).includes(marker), 30_000).catch(async (error: unknown) => {
+      await page.screenshot({ path: join(ARTIFACTS, '2d-failed.png') });
+      throw error;
+    });
+    await page.screenshot({ path: join(ARTIFACTS, '2d-after-typed-command.png') });
+
+    // "Paste… → Type it" (how a password gets into a login screen): capitals and the shifted
+    // symbols of a US keyboard arrive as typed, and a newline is Enter.
+    const pasted = `Pasted-${process.pid} ABC xyz ~!@#$%^&*()_+{}|:"<>?`;
+    await page.click('#paste-toggle');
+    await page.fill('#paste-text', `echo '${pasted}' >/dev/console\n`);
+    await page.click('#paste-type');
+    await until('the pasted command to run in the guest', async () => (await serialText(qemu)).includes(pasted), 30_000).catch(async (error: unknown) => {
+      await page.screenshot({ path: join(ARTIFACTS, '2e-failed.png') });
+      throw error;
+    });
+    await page.screenshot({ path: join(ARTIFACTS, '2e-after-pasted-command.png') });
     expect(await page.evaluate('window.isSecureContext')).toBe(false);
     // noVNC warns once that it wants a secure context (it needs one only for RA2/VeNCrypt auth).
     expect(problems.filter((p) => !p.includes('secure context'))).toEqual([]);
