@@ -2,13 +2,12 @@
  * Shared steps of the network e2e tests: the real `windock` binary in a namespace playing the
  * container, the test guest on its own STORAGE, and what the test side (the "Docker host") sees.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeAll } from 'vitest';
 import { copyGuestDisk, ensureTestGuest } from '../fixtures/guest.js';
 import { destroyAllNetns, type Netns } from '../fixtures/netns.js';
-import { httpStatus, serialLine, startWindock, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
+import { httpStatus, killRuns, serialLine, startWindock, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
 /** Inside a namespace every container has its own port space: windock's default web port. */
 export const WEB_PORT = 8006;
@@ -59,11 +58,7 @@ export function useNetworkTestHooks({ guest }: { guest: boolean }): void {
     }, 1_200_000);
   }
   afterEach(async () => {
-    for (const run of runs.splice(0)) {
-      run.kill('SIGKILL');
-      await run.exited;
-    }
-    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    await killRuns(runs, dirs);
     await destroyAllNetns();
   });
 }

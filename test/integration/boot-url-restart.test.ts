@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { sha256File } from '../fixtures/digest.js';
 import { copyGuestDisk, readShutdownMarker } from '../fixtures/guest.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
-import { freePort, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 
 /** download.ts's default: bytes between two durable checkpoints. */
 const CHECKPOINT = 16 * 2 ** 20;
@@ -20,7 +20,7 @@ const runs: WindockRun[] = [];
 let server: TestHttpServer | undefined;
 let dir = '';
 afterAll(async () => {
-  for (const run of runs) run.kill('SIGKILL');
+  await killRuns(runs);
   await server?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { sha256File } from '../fixtures/digest.js';
 import { copyGuestDisk, readShutdownMarker } from '../fixtures/guest.js';
-import { freePort, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 import { execFileSync } from 'node:child_process';
 
 const runs: WindockRun[] = [];
 let dir = '';
 afterAll(async () => {
-  for (const r of runs) r.kill('SIGKILL');
+  await killRuns(runs);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

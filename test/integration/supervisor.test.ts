@@ -4,7 +4,7 @@
  * the code the contract gives for each ending.
  */
 import { execFile } from 'node:child_process';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:http';
@@ -14,6 +14,7 @@ import { copyGuestDisk, ensureTestGuest, readShutdownMarker } from '../fixtures/
 import {
   freePort,
   httpStatus,
+  killRuns,
   pollUntil,
   serialLine,
   startWindock,
@@ -31,11 +32,7 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterEach(async () => {
-  for (const r of runs.splice(0)) {
-    r.kill('SIGKILL');
-    await r.exited;
-  }
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  await killRuns(runs, dirs);
 });
 
 async function bootGuest(extra: Record<string, string>): Promise<{ run: WindockRun; storage: string; port: number; disk: string }> {
