@@ -14,13 +14,15 @@ for pkg in "${wanted[@]}"; do
 done
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup-test-host: all ${#wanted[@]} packages present"
-  exit 0
+else
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-test-host: missing packages (run as root to install): ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup-test-host: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-test-host: missing packages (run as root to install): ${missing[*]}" >&2
-  exit 1
-fi
-echo "setup-test-host: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# `docker compose` (v2) is not in bookworm: its plugin comes from trixie's package.
+"$here/install-compose-v2.sh"
