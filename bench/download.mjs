@@ -6,7 +6,10 @@
  * tee), and fetch reading the body alone. Rounds rotate the order; medians and ratios are printed.
  * Target (issue 4): at least 0.9 × curl with the hash included.
  *
- *   npm run build && node bench/download.mjs [sizeMiB=512] [rounds=5]
+ *   npm run build && node bench/download.mjs [sizeMiB=512] [rounds=5] [serverMiBps=0]
+ *
+ * serverMiBps paces the server like a network link (119 ≈ 1 Gbit/s); 0 is loopback's full speed,
+ * where the machine's cores, not the link, set the pace.
  *
  * The server runs in its own process (this file with --serve) so that it does not share the
  * event loop with the downloader under test; curl is Debian's `curl`.
@@ -21,6 +24,8 @@ import { createInterface } from 'node:readline';
 
 if (process.argv[2] === '--serve') {
   const size = Number(process.argv[3]) * 2 ** 20;
+  // Bytes per millisecond, or 0 for as fast as loopback goes.
+  const pace = (Number(process.argv[4] ?? 0) * 2 ** 20) / 1000;
   const body = randomBytes(size);
   const digest = createHash('sha256').update(body).digest('hex');
   const server = createServer((req, res) => {
@@ -31,18 +36,35 @@ if (process.argv[2] === '--serve') {
     const headers = { 'content-length': String(size - start), etag: '"bench"', 'accept-ranges': 'bytes', connection: 'close' };
     if (match) headers['content-range'] = `bytes ${start}-${size - 1}/${size}`;
     res.writeHead(match ? 206 : 200, headers);
-    res.end(body.subarray(start));
+    if (!pace) {
+      res.end(body.subarray(start));
+      return;
+    }
+    // A link of the given speed: 256 KiB at a time, never ahead of the clock.
+    const began = performance.now();
+    let sent = start;
+    const next = () => {
+      while (sent < size) {
+        const ahead = (sent - start) / pace - (performance.now() - began);
+        if (ahead > 1) return void setTimeout(next, ahead);
+        const slice = body.subarray(sent, Math.min(size, sent + 256 * 1024));
+        sent += slice.length;
+        if (!res.write(slice)) return void res.once('drain', next);
+      }
+      res.end();
+    };
+    next();
   });
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`${JSON.stringify({ port: server.address().port, digest })}\n`);
   });
 } else {
-  await bench(Number(process.argv[2] ?? 512), Number(process.argv[3] ?? 5));
+  await bench(Number(process.argv[2] ?? 512), Number(process.argv[3] ?? 5), Number(process.argv[4] ?? 0));
 }
 
-async function bench(sizeMiB, rounds) {
+async function bench(sizeMiB, rounds, rateMiB) {
   const { download, defaultDownloadDeps } = await import('../dist/storage/download.js');
-  const server = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', String(sizeMiB)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', String(sizeMiB), String(rateMiB)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const { port, digest } = await new Promise((resolve) =>
     createInterface({ input: server.stdout }).once('line', (line) => resolve(JSON.parse(line))),
   );
@@ -126,7 +148,8 @@ async function bench(sizeMiB, rounds) {
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rate = (ms) => bytes / 2 ** 20 / (ms / 1000);
   const row = (name, xs) => `${name.padEnd(26)} median ${median(xs).toFixed(0).padStart(6)} ms  ${rate(median(xs)).toFixed(0).padStart(6)} MiB/s  (rounds: ${xs.map((x) => x.toFixed(0)).join(', ')})`;
-  console.log(`download of ${sizeMiB} MiB from 127.0.0.1, ${rounds} rounds, files in ${tmpdir()}`);
+  const link = rateMiB ? `, the server paced at ${rateMiB} MiB/s` : '';
+  console.log(`download of ${sizeMiB} MiB from 127.0.0.1${link}, ${rounds} rounds, files in ${tmpdir()}`);
   const labels = {
     curl: 'curl',
     curlSync: 'curl + fdatasync',
