@@ -228,8 +228,8 @@ class DownloadJob {
     return this.#writer;
   }
 
-  #writeFailure(error: unknown): AppError {
-    return new AppError('media', `cannot write ${this.paths.partPath}: ${(error as Error).message}`, {
+  #writeFailure(error: unknown, path = this.paths.partPath): AppError {
+    return new AppError('media', `cannot write ${path}: ${(error as Error).message}`, {
       hint: 'Check the free space and health of the STORAGE volume.',
       cause: error,
     });
@@ -487,7 +487,11 @@ class DownloadJob {
     } catch (error) {
       throw this.#writeFailure(error);
     }
-    await this.#recordCheckpoint(durable);
+    try {
+      await this.#recordCheckpoint(durable);
+    } catch (error) {
+      throw this.#writeFailure(error, this.paths.sidecarPath);
+    }
   }
 
   /** The sidecar only ever names bytes that an fdatasync has made durable. */

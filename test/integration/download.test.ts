@@ -4,7 +4,7 @@
  * is safe. Sleeps are recorded instead of slept, so back-off is asserted by value, not by time.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions } from '../../src/storage/download.js';
@@ -262,6 +262,17 @@ describe('download', () => {
     if (existsSync(`${t.part}.json`)) {
       expect(JSON.parse(readFileSync(`${t.part}.json`, 'utf8')).bytesDone).toBeLessThanOrEqual(part.length);
     }
+    expect(existsSync(t.final)).toBe(false);
+  });
+
+  it('stops with a clear error when the sidecar cannot be written, renaming nothing into place', async () => {
+    const server = await serve(() => ({ kind: 'serve', file: fileA }));
+    const t = setup();
+    // A directory where the sidecar goes: its atomic rename fails (EISDIR).
+    mkdirSync(`${t.part}.json`);
+    const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
+    expect(error.exitCode).toBe(4);
+    expect(error.message).toMatch(/^cannot write .*file\.bin\.part\.json: EISDIR/);
     expect(existsSync(t.final)).toBe(false);
   });
 
