@@ -24,5 +24,6 @@ else
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# `docker compose` (v2) is not in bookworm: its plugin comes from trixie's package.
-"$here/install-compose-v2.sh"
+# `docker compose` (v2) is not in bookworm: its plugin comes from trixie's package. Without it
+# only the Compose v2 case of the compose e2e is skipped (and says so), so a failure here warns.
+"$here/install-compose-v2.sh" || echo "setup-test-host: warning: no Compose v2 plugin; its e2e case will be skipped" >&2
