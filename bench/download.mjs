@@ -102,7 +102,10 @@ async function bench(sizeMiB, rounds, rateMiB) {
       const openssl = spawn('openssl', ['dgst', '-sha256', '-r'], { stdio: [tee.stdout, 'pipe', 'inherit'] });
       let text = '';
       openssl.stdout.on('data', (chunk) => (text += chunk));
-      await Promise.all([curl, tee, openssl].map((child) => new Promise((resolve) => child.on('exit', resolve))));
+      // openssl: 'close', not 'exit' (its output may still be in the pipe when it has exited);
+      // curl and tee: 'exit' (their stdout went on to the next program, not to this one).
+      const ended = (child, event) => new Promise((resolve) => child.once(event, resolve));
+      await Promise.all([ended(curl, 'exit'), ended(tee, 'exit'), ended(openssl, 'close')]);
       checkOpenssl(text);
     },
     // Node's fetch reading the body and dropping it: the floor of any fetch-based download on
