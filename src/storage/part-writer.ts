@@ -156,7 +156,6 @@ class WorkerPartWriter implements PartWriter {
   readonly #maxAheadBytes: number;
   #batch: Uint8Array[] = [];
   #batchSize = 0;
-  #transfers: ArrayBuffer[] = [];
   /** Bytes handed to the worker (including the kept prefix), and bytes it reports written. */
   #handedOver: number;
   #written: number;
@@ -187,7 +186,6 @@ class WorkerPartWriter implements PartWriter {
     // Only a chunk that owns its whole buffer can be moved; anything else is copied once.
     const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer ? chunk : chunk.slice();
     this.#batch.push(owned);
-    this.#transfers.push(owned.buffer as ArrayBuffer);
     this.#batchSize += owned.byteLength;
     if (this.#batchSize >= this.#batchBytes) this.#handOver();
   }
@@ -222,14 +220,14 @@ class WorkerPartWriter implements PartWriter {
     if (this.#batchSize === 0) return;
     const message = { kind: 'write', chunks: this.#batch };
     try {
-      this.#worker.postMessage(message, this.#transfers);
+      // Every batched chunk owns its whole buffer (append made sure): move them all.
+      this.#worker.postMessage(message, this.#batch.map((chunk) => chunk.buffer as ArrayBuffer));
     } catch {
       // A buffer Node marked untransferable: the structured clone copies it instead.
       this.#worker.postMessage(message);
     }
     this.#handedOver += this.#batchSize;
     this.#batch = [];
-    this.#transfers = [];
     this.#batchSize = 0;
   }
 
