@@ -327,6 +327,8 @@ class DownloadJob {
   async #truncate(length: 0): Promise<void> {
     await this.#writer?.close();
     this.#writer = undefined;
+    // Now, although the next writer cuts the part to 0 as well: the free-space check for the new
+    // file comes first and must count the old bytes as free.
     await truncateFile(this.paths.partPath, length);
     this.#written = 0;
     this.#sidecar = { ...this.#sidecar, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
