@@ -24,7 +24,7 @@ import { QmpClient } from './qmp/client.js';
 import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
 import { QemuImg } from './storage/qemu-img.js';
 import { StateFile } from './storage/state-file.js';
-import { DEFAULT_LADDER } from './supervisor/shutdown-ladder.js';
+import { DEFAULT_LADDER, ladderWorstCaseMs } from './supervisor/shutdown-ladder.js';
 import { StatusStore } from './supervisor/status.js';
 import { StopRequestedError, type StopRequests } from './supervisor/stop-requests.js';
 import { runVm } from './supervisor/vm-runner.js';
@@ -35,6 +35,9 @@ export interface AppOptions {
   stop: StopRequests;
   qemuBinary?: string;
 }
+
+/** Time the run's teardown (network, firewall, helpers) may take after QEMU is gone. */
+const CLEANUP_MARGIN_MS = 10_000;
 
 /** Seconds between two readiness probes of the guest's READY_PORT. */
 const READY_PROBE_INTERVAL_MS = 2_000;
@@ -47,6 +50,10 @@ export async function runApp(options: AppOptions): Promise<number> {
   status.subscribe((s, previous) => {
     if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
   });
+  stop.failureBudgetMs = ladderWorstCaseMs(options.config.shutdownTimeout * 1000) + CLEANUP_MARGIN_MS;
+  stop.graceful.addEventListener('abort', () => {
+    if (stop.failure) log.error({ err: stop.failure }, 'internal failure: stopping the VM');
+  }, { once: true });
 
   try {
     await prepareRunDir(options.config.runDir);
@@ -99,13 +106,13 @@ export async function runApp(options: AppOptions): Promise<number> {
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');
-    let helperFailure: Error | undefined;
+    // A dying helper stops the VM through the failure path, not as a user's request: a
+    // `docker stop` that follows still gets the full power-button wait.
     void firstDeath([network.died, tpm?.died]).then((error) => {
       if (stop.requested) return;
-      helperFailure = error;
       log.error({ err: error.message }, 'a helper process died; stopping the VM');
       status.update({ error: { code: 'internal', message: error.message } });
-      stop.request('helper died');
+      stop.fail(error);
     });
 
     const serial = consoleLoggers(log);
@@ -136,9 +143,11 @@ export async function runApp(options: AppOptions): Promise<number> {
         void viewer.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'));
       },
     });
-    log.info({ exitCode: outcome.exitCode, reason: outcome.reason }, 'windock is done');
-    // A VM stopped because its DHCP server or TPM died did not end well, however cleanly it stopped.
-    return helperFailure && outcome.exitCode === EXIT_CODES.ok ? EXIT_CODES.internal : outcome.exitCode;
+    // A VM stopped because a helper died or windock itself failed did not end well, however
+    // cleanly it stopped.
+    const exitCode = stop.failure ? EXIT_CODES.internal : outcome.exitCode;
+    log.info({ exitCode, reason: stop.failure ? `internal failure: ${stop.failure.message}` : outcome.reason }, 'windock is done');
+    return exitCode;
   } catch (error) {
     return failed(error, ctx, stop);
   } finally {
@@ -182,10 +191,11 @@ function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: strin
 function failed(error: unknown, ctx: RunContext, stop: StopRequests): number {
   const { log, status } = ctx;
   if (stop.requested && isStopError(error)) {
-    // A stop during preparation (a download, say) is a clean end: nothing ran yet.
+    // A stop during preparation (a download, say) is a clean end: nothing ran yet — unless
+    // what stopped it was a failure inside windock.
     if (status.snapshot.phase !== 'stopped') status.update({ phase: 'stopped' });
     log.info('stopped before the VM started');
-    return EXIT_CODES.ok;
+    return stop.failure ? EXIT_CODES.internal : EXIT_CODES.ok;
   }
   const code = exitCodeOf(error);
   if (error instanceof AppError) {

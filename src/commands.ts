@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
 import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.js';
-import type { Config } from './config/options.js';
+import { OPTIONS, type Config } from './config/options.js';
 import { AppError, EXIT_CODES } from './errors.js';
 import { createLogger } from './log.js';
 import type { StopRequests } from './supervisor/stop-requests.js';
@@ -18,6 +18,11 @@ export interface CommandIo {
   print: (text: string) => void;
   printError: (text: string) => void;
 }
+
+/** Variables holding secrets: main removes them from the environment children inherit. */
+export const SECRET_ENV: readonly string[] = Object.values(OPTIONS)
+  .filter((row) => row.secret === true)
+  .map((row) => row.env);
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 

@@ -29,16 +29,25 @@ export function createLogger(options: LogOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  const destination =
-    options.destination ??
-    (options.pretty ? prettyStream() : pino.destination({ dest: 1, sync: true }));
+  const pretty = options.destination === undefined && options.pretty ? prettyStream() : undefined;
   // Synchronous destinations: the last lines before process exit (the reason why) are never lost.
-  return pino(settings, destination);
+  const destination = options.destination ?? (pretty instanceof Error || pretty === undefined ? pino.destination({ dest: 1, sync: true }) : pretty);
+  const log = pino(settings, destination);
+  if (pretty instanceof Error) log.warn({ err: pretty.message }, 'pretty logs are not available here; writing JSON lines');
+  return log;
 }
 
-function prettyStream(): DestinationStream {
-  // Loaded only when asked for: JSON logging (the container's default) never pays for the import.
-  const require = createRequire(import.meta.url);
-  const pretty = require('pino-pretty') as (opts: object) => DestinationStream;
-  return pretty({ colorize: true, sync: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' });
+/**
+ * pino-pretty is a runtime dependency, loaded only when asked for (JSON logging, the container's
+ * default, never pays for the import). A copy without it (a pruned install) still runs: a TTY
+ * must never be the reason a VM does not start, so the error is returned and JSON is used.
+ */
+function prettyStream(): DestinationStream | Error {
+  try {
+    const require = createRequire(import.meta.url);
+    const pretty = require('pino-pretty') as (opts: object) => DestinationStream;
+    return pretty({ colorize: true, sync: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }

@@ -28,6 +28,17 @@ export const DEFAULT_LADDER: Omit<LadderTimeouts, 'guestMs'> = {
   killMs: 2_000,
 };
 
+/**
+ * The longest the ladder can take for a SHUTDOWN_TIMEOUT: the guest's budget, a press call that
+ * started just before it ran out (2 s), QMP quit's call and wait, SIGTERM's and SIGKILL's waits.
+ */
+export function ladderWorstCaseMs(guestMs: number, ladder: Omit<LadderTimeouts, 'guestMs'> = DEFAULT_LADDER): number {
+  return guestMs + POWERDOWN_CALL_MS + 2 * ladder.quitMs + ladder.termMs + ladder.killMs;
+}
+
+/** How long one `system_powerdown` call may take. */
+const POWERDOWN_CALL_MS = 2_000;
+
 export type LadderStep = 'guest' | 'quit' | 'term' | 'kill';
 
 export interface LadderResult {
@@ -62,7 +73,7 @@ export async function runShutdownLadder(input: LadderInput): Promise<LadderResul
     while (exit === undefined && !hard.aborted && now() < deadline) {
       press += 1;
       log.info({ step: 'powerdown', press, budgetMs: deadline - now() }, 'pressing the ACPI power button');
-      await qmp.execute('system_powerdown', undefined, { timeoutMs: 2_000 }).catch((error: Error) => {
+      await qmp.execute('system_powerdown', undefined, { timeoutMs: POWERDOWN_CALL_MS }).catch((error: Error) => {
         log.warn({ step: 'powerdown', err: error.message }, 'power button press failed');
       });
       const gap = timeouts.pressScheduleMs[Math.min(press - 1, timeouts.pressScheduleMs.length - 1)] ?? 10_000;
