@@ -72,8 +72,8 @@ function machineArgs(spec: VmSpec): string[] {
 function firmwareArgs(firmware: FirmwareSpec): string[] {
   if (firmware.mode === 'legacy') return [];
   return [
-    '-blockdev', `node-name=fw-code,driver=file,filename=${firmware.code},read-only=on`,
-    '-blockdev', `node-name=fw-vars,driver=file,filename=${firmware.vars}`,
+    '-blockdev', `node-name=fw-code,driver=file,filename=${escapeValue(firmware.code)},read-only=on`,
+    '-blockdev', `node-name=fw-vars,driver=file,filename=${escapeValue(firmware.vars)}`,
     ...(firmware.mode === 'secure' ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
   ];
 }

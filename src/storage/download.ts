@@ -30,7 +30,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DownloadProgress, StatusStore } from '../supervisor/status.js';
 import { openPartWriter, PartWriteError, type PartWriter } from './part-writer.js';
-import { writeFileAtomic } from './state-file.js';
+import { writeFileAtomic } from './durable-file.js';
 
 export interface DownloadDeps {
   fetch: typeof fetch;

@@ -8,10 +8,11 @@
  * windock.json and kept for the life of the disk; only an explicit BOOT_MODE overrides it.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, copyFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import type { FirmwareSpec } from '../qemu/vm-spec.js';
+import { copyFileOnce } from './durable-file.js';
 
 export type BootMode = 'uefi' | 'secure' | 'legacy';
 
@@ -119,18 +120,16 @@ export async function prepareFirmware(
   if (mode === 'legacy') return { spec: { mode: 'legacy' }, varsCreated: false };
   const files = await locateOvmf(mode, firmwareDir);
   const vars = join(storageDir, VARS_FILE[mode]);
-  let varsCreated = false;
+  let varsCreated: boolean;
   try {
-    // COPYFILE_EXCL: an existing store is the guest's, never replaced.
-    await copyFile(files.varsTemplate, vars, fsConstants.COPYFILE_EXCL);
-    varsCreated = true;
+    // An existing store is the guest's (boot entries, enrolled keys): never replaced. A copy cut
+    // short by a crash never takes its name, so the next start copies again.
+    varsCreated = await copyFileOnce(files.varsTemplate, vars, 0o644);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new AppError('media', `cannot copy the UEFI variable store ${files.varsTemplate} to ${vars}`, {
-        hint: 'Check that STORAGE is writable and has free space.',
-        cause: error,
-      });
-    }
+    throw new AppError('media', `cannot copy the UEFI variable store ${files.varsTemplate} to ${vars}`, {
+      hint: 'Check that STORAGE is writable and has free space.',
+      cause: error,
+    });
   }
   return { spec: { mode, code: files.code, vars }, varsCreated };
 }

@@ -3,10 +3,10 @@
  * media identity, the install state). Written atomically — temp file, fsync, rename, fsync of the
  * directory — so that a power cut leaves either the old or the new file, never half of one.
  */
-import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AppError } from '../errors.js';
+import { writeFileAtomic } from './durable-file.js';
 
 export interface PersistedState {
   /** Format version of this file. */
@@ -75,27 +75,5 @@ export class StateFile {
       () => undefined,
     );
     return result;
-  }
-}
-
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const temp = `${path}.${randomUUID()}.tmp`;
-  const file = await open(temp, 'wx', mode);
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } catch (error) {
-    await file.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await file.close();
-  await rename(temp, path);
-  // The rename itself is only durable once the directory entry is flushed.
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { RunContext } from '../context.js';
 import type { Logger } from '../log.js';
+import { escapeValue } from '../qemu/args.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import type { QemuImg } from '../storage/qemu-img.js';
@@ -47,7 +48,7 @@ export async function prepareInstall(
     // watcher never sees "Booting from DVD/CD...".
     const file = join(ctx.config.runDir, 'sercon-port.bin');
     await writeFile(file, SEABIOS_SERCON.bytes);
-    extraArgs.push('-fw_cfg', `name=${SEABIOS_SERCON.name},file=${file}`);
+    extraArgs.push('-fw_cfg', `name=${SEABIOS_SERCON.name},file=${escapeValue(file)}`);
   }
   return {
     drives: install.drives,

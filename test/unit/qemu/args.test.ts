@@ -93,6 +93,30 @@ describe('buildQemuArgs', () => {
     expect(args).toContain('node-name=system-file,driver=file,filename=/s/x,,format=raw,aio=threads,cache.direct=off,discard=unmap');
   });
 
+  it('escapes a comma in every path that reaches QEMU\'s option syntax (STORAGE and RUN_DIR included)', () => {
+    // Directories whose names try to add an option: escaped, each stays one value.
+    const s = '/st,evil=1';
+    const r = '/run,evil=1';
+    const hostile: VmSpec = {
+      ...base,
+      firmware: { mode: 'secure', code: `${s}/code.fd`, vars: `${s}/vars.fd` },
+      drives: [
+        { id: 'system', path: `${s}/data.qcow2`, format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 1 },
+        { id: 'setup', path: `${r}/setup.img`, format: 'raw', media: 'removable', bus: 'sata', readOnly: true, bootIndex: undefined },
+      ],
+      network: { mode: 'passt', socket: `${r}/passt.sock`, mac: '02:11:22:33:44:55', model: 'virtio-net-pci' },
+      qmpSocket: `${r}/qmp.sock`,
+      vncSocket: `${r}/vnc.sock`,
+      tpmSocket: `${r}/swtpm.sock`,
+    };
+    const args = buildQemuArgs(hostile);
+    const carrying = args.filter((a) => a.includes('evil=1'));
+    // code, vars, two drives, passt, qmp, vnc, tpm
+    expect(carrying, carrying.join('\n')).toHaveLength(8);
+    const unescaped = carrying.filter((a) => /(^|[^,]),evil=1/.test(a.replaceAll(',,', '')));
+    expect(unescaped, unescaped.join('\n')).toEqual([]);
+  });
+
   it('appends ARGUMENTS last so that users can override', () => {
     const args = buildQemuArgs(scenarios['NVMe disk, passt network, ARGUMENTS appended last']!);
     expect(args.slice(-2)).toEqual(['-device', 'virtio-gpu-pci']);
