@@ -61,10 +61,10 @@ const others: string[] = [];
  * `docker run` for the test guest: the README's command (devices, NET_ADMIN, no --privileged),
  * ports published on loopback only, the guest disk as BOOT, TCG.
  */
-function runArgs(storage: string, env: Record<string, string> = {}): string[] {
+function runArgs(storage: string, env: Record<string, string> = {}, options: { tty?: boolean } = {}): string[] {
   const settings = { KVM: 'N', RAM_SIZE: '256M', CPU_CORES: '1', DISK_SIZE: '1G', BOOT: join(baseDir, 'guest.qcow2'), ...env };
   return [
-    'run', '--detach',
+    'run', '--detach', ...(options.tty ? ['--tty', '--interactive'] : []),
     '--device', '/dev/kvm', '--device', '/dev/net/tun', '--cap-add', 'NET_ADMIN',
     '--publish', '127.0.0.1::8006', '--publish', '127.0.0.1::3389/tcp', '--publish', '127.0.0.1::3389/udp',
     '--volume', `${baseDir}:${baseDir}:ro`, '--volume', `${storage}:/storage`,
@@ -274,6 +274,23 @@ describe.skipIf(!engine.available)('the windock image under Docker', () => {
     await docker(['stop', '--time', String(STOP_TIMEOUT_SECONDS), id], { timeoutMs: (STOP_TIMEOUT_SECONDS + 30) * 1000 });
     expect(await containerState(id)).toMatchObject({ Running: false, ExitCode: 0 });
     expect(await readShutdownMarker(await overlayDisk(storage))).toEqual({ count: 1 });
+  });
+
+  it('runs with a terminal (the README\'s docker run -it): pretty logs, healthy, docker stop exits 0', async () => {
+    const storage = join(work, 'storage-tty');
+    await mkdir(storage);
+    const run = await docker(runArgs(storage, {}, { tty: true }), { timeoutMs: 60_000 });
+    const id = String(run.stdout).trim();
+    others.push(id);
+    await waitHealthy(id, { deadlineMs: BOOT_DEADLINE_MS });
+    // Colours and the terminal's CR stripped: pino-pretty's "[HH:MM:ss.l] INFO: ..." lines, not
+    // JSON, and no fallback warning.
+    const logs = (await containerLogs(id, 200)).replace(/\u001b\[[0-9;]*m/g, '').replaceAll('\r', '');
+    expect(logs, logs).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO.*: windock starting/m);
+    expect(logs, logs).not.toMatch(/^\{"level"/m);
+    expect(logs, logs).not.toContain('pretty logs are not available');
+    await docker(['stop', '--time', String(STOP_TIMEOUT_SECONDS), id], { timeoutMs: (STOP_TIMEOUT_SECONDS + 30) * 1000 });
+    expect(await containerState(id)).toMatchObject({ Running: false, ExitCode: 0 });
   });
 
   it('runs swtpm under windock for BOOT_MODE=secure, and escalates when nothing answers the button', async () => {
