@@ -153,5 +153,15 @@ function onEvent(event: QmpEvent, log: Logger, status: StatusStore): void {
     case 'SHUTDOWN':
       status.update({ guestState: 'shutdown' });
       break;
+    case 'BLOCK_IO_ERROR':
+      // QEMU stops the VM on a write that hit a full disk (werror=enospc, its default) instead
+      // of failing the guest's write: nothing is lost, but the guest is frozen until there is room.
+      if (event.data?.['nospace'] === true) {
+        log.error({ device: event.data['device'] ?? event.data['node-name'], operation: event.data['operation'] }, 'STORAGE is full: QEMU paused the VM; free space there and restart the container');
+        status.update({ error: { code: 'host', message: 'the disk is full; the VM is paused' } });
+      } else {
+        log.error({ device: event.data?.['device'] ?? event.data?.['node-name'], reason: event.data?.['reason'] }, 'disk I/O error');
+      }
+      break;
   }
 }
