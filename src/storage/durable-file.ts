@@ -54,7 +54,18 @@ export async function copyFileOnce(source: string, path: string, mode = 0o600): 
   }
 }
 
-async function syncDirectory(path: string): Promise<void> {
+/** fsync(2) of a file someone else wrote (qemu-img): its data and size reach the disk. */
+export async function syncFile(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/** fsync(2) of a directory: makes the names created or renamed in it durable. */
+export async function syncDirectory(path: string): Promise<void> {
   const dir = await open(path, 'r');
   try {
     await dir.sync();

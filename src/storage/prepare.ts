@@ -4,13 +4,14 @@
  * the drives and firmware for the VM spec.
  */
 import { link, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RunContext } from '../context.js';
 import { AppError } from '../errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import { download } from './download.js';
+import { syncDirectory, syncFile } from './durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
   extractBox,
@@ -345,6 +346,8 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   await unlink(temp).catch(() => undefined);
   try {
     await make(temp);
+    // Durable before it takes its name: after a power cut the name holds a whole disk or nothing.
+    await syncFile(temp);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
@@ -355,6 +358,7 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   } finally {
     await unlink(temp).catch(() => undefined);
   }
+  await syncDirectory(dirname(target));
 }
 
 async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
