@@ -22,7 +22,7 @@ afterEach(async () => {
   temp.cleanup();
 });
 
-const MODULES = ['src/errors.ts', 'src/storage/state-file.ts', 'src/storage/part-writer.ts', 'src/storage/download.ts'];
+const MODULES = ['src/errors.ts', 'src/storage/state-file.ts', 'src/storage/part-writer.ts', 'src/storage/part-writer-worker.ts', 'src/storage/download.ts'];
 const CHECKPOINT = 1024 * 1024;
 let script = '';
 
