@@ -71,7 +71,7 @@ async function bench(sizeMiB, rounds, rateMiB) {
   const url = `http://127.0.0.1:${port}/bench.bin`;
   const dir = mkdtempSync(join(tmpdir(), 'windock-bench-download-'));
   const quiet = { info() {}, warn() {}, debug() {}, error() {}, child() { return quiet; } };
-  const status = { update() {} };
+  const onProgress = () => {};
   const out = join(dir, 'out.bin');
   const variants = {
     // curl alone: the baseline (no hash, no sync).
@@ -122,7 +122,7 @@ async function bench(sizeMiB, rounds, rateMiB) {
       let peak = baseline;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
       const result = await download(
-        { log: quiet, status, signal: new AbortController().signal },
+        { log: quiet, onProgress, signal: new AbortController().signal },
         { url, dir, fileName: 'out.bin', sha256: digest },
         defaultDownloadDeps(),
       );

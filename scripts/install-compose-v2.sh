@@ -22,7 +22,9 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial"
 # apt fetches as the unprivileged _apt user: it must be able to write here.
 chown -R _apt "$work" 2>/dev/null || chmod -R 0777 "$work"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$work/sources.list"
+# The machine's own Debian mirror (apt-mirror.sh reads it from its APT sources).
+mirror=$("$(dirname "$0")/apt-mirror.sh")
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$work/sources.list"
 apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-" -o "Dir::State::Lists=$work/lists")
 apt-get "${apt_opts[@]}" update -qq
 (cd "$work" && apt-get "${apt_opts[@]}" download -qq docker-compose)

@@ -22,6 +22,21 @@ export function parseSize(raw: string, name: string): number {
   return bytes;
 }
 
+/**
+ * Bytes → a size as the settings write it, exactly: the largest unit in which the value is whole
+ * ("64G", "1536M", "100 bytes"), so that a hint such as "Set DISK_SIZE to 64G" can be pasted and
+ * parses back to the same bytes. When that exact form is long (a size that is whole only in K),
+ * a rounded reading follows it: "3355443K (about 3.2G)".
+ */
+export function formatSize(bytes: number): string {
+  const units = Object.entries(SIZE_UNITS).sort(([, a], [, b]) => b - a);
+  const exact = units.find(([, size]) => bytes >= size && bytes % size === 0);
+  const text = exact ? `${bytes / exact[1]}${exact[0]}` : `${bytes} bytes`;
+  const largest = units.find(([, size]) => bytes >= size);
+  if (!largest || largest === exact || text.length <= 5) return text;
+  return `${text} (about ${(bytes / largest[1]).toFixed(1)}${largest[0]})`;
+}
+
 export function sizeParser(min: number, minText: string): Parser<number> {
   return (raw, name) => {
     const bytes = parseSize(raw, name);

@@ -4,6 +4,7 @@
  * `docker run` fix, so that a user never has to guess which flag their container lacks.
  */
 import type { Config } from '../config/options.js';
+import { formatSize } from '../config/parsers.js';
 import { AppError } from '../errors.js';
 import type { HostFacts } from './facts.js';
 
@@ -70,7 +71,7 @@ export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[]
     problems.push(
       new AppError(
         'host',
-        `RAM_SIZE is ${formatBytes(config.ramSize)}, more than the ${formatBytes(facts.memoryAvailableBytes)} of memory available to the container`,
+        `RAM_SIZE is ${formatSize(config.ramSize)}, more than the ${formatSize(facts.memoryAvailableBytes)} of memory available to the container`,
         {
           hint: 'Lower RAM_SIZE, give the container more memory (docker run --memory), or set RAM_CHECK=N to start anyway.',
           details: { check: 'memory', ramSize: config.ramSize, memoryAvailableBytes: facts.memoryAvailableBytes },
@@ -90,14 +91,3 @@ export function combineHostProblems(problems: AppError[]): AppError | undefined 
   });
 }
 
-/** 4294967296 → "4.0 GiB"; binary units as RAM_SIZE is read. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}

@@ -9,9 +9,8 @@
  * cookies, and nothing here is sensitive (no addresses, no file names, no token, no error text).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Phase, StatusStore } from '../supervisor/status.js';
-
-export const PHASES: readonly Phase[] = ['preparing', 'downloading', 'starting', 'running', 'stopping', 'stopped', 'failed'];
+import { PHASES } from '../supervisor/lifecycle.js';
+import type { StatusStore } from '../supervisor/status.js';
 
 /**
  * QMP RunState values (qapi/run-state.json). A guest state outside this list is reported as

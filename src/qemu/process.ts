@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
+import { cleanConsoleLine } from './console-text.js';
 import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface QemuExit {
@@ -77,9 +78,3 @@ function eachLine(stream: Readable | null, onLine: (line: string) => void): Prom
   return new Promise((resolve) => lines.once('close', resolve));
 }
 
-// CSI sequences (colours, cursor moves) and other control characters firmware likes to print.
-const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>c]|[\x00-\x08\x0b-\x1f\x7f]/g;
-
-export function cleanConsoleLine(raw: string): string {
-  return raw.replace(ESCAPES, '').trimEnd();
-}

@@ -37,8 +37,11 @@ export function publicUrl(url: string): string {
   }
 }
 
-/** `https://host/path/Win11_x64.iso?token=...` → `Win11_x64.iso`; safe as a single file name. */
-export function fileNameFromUrl(url: string): string {
+/**
+ * `https://host/path/Win11_x64.iso?token=...` → `Win11_x64.iso`; safe as a single file name, and
+ * `fallback` when the URL names none.
+ */
+export function fileNameFromUrl(url: string, fallback = 'download.bin'): string {
   let name = '';
   try {
     name = decodeURIComponent(basename(new URL(url).pathname));
@@ -46,7 +49,7 @@ export function fileNameFromUrl(url: string): string {
     name = '';
   }
   name = name.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^\.+/, '');
-  return name === '' ? 'download.bin' : name;
+  return name === '' ? fallback : name;
 }
 
 export async function identityOf(path: string): Promise<FileIdentity | 'missing'> {

@@ -1,7 +1,7 @@
 /**
- * The writing end of a download: a worker thread that owns the `.part` file, hashes every byte
- * (SHA-256) in file order and writes it at its position, so that neither costs the event loop
- * that parses the HTTP body. Measured with bench/download.mjs (512 MiB over loopback, 2 cores):
+ * The writing end of a download: a worker thread (part-writer-worker.ts) that owns the `.part`
+ * file, hashes every byte (SHA-256) in file order and writes it at its position, so that neither
+ * costs the event loop that parses the HTTP body. Measured with bench/download.mjs (512 MiB over loopback, 2 cores):
  * with hash and writes on the event loop their costs added up to undici's (1.4 s; curl 0.7 s);
  * beside it in this thread the download takes 0.96 s, as long as curl followed by fdatasync.
  *
@@ -18,6 +18,7 @@
  *   (memory stays bounded when the disk is slower than the network).
  */
 import { Worker } from 'node:worker_threads';
+import type { WorkerReply, WorkerRequest, WorkerStart } from './part-writer-worker.js';
 
 export interface PartWriter {
   /** Queues bytes at the end of the file. The chunk must not be used afterwards. */
@@ -43,90 +44,27 @@ export interface PartWriterOptions {
   maxAheadBytes?: number;
 }
 
-/** The worker's answers. */
-type Reply =
-  | { kind: 'ready' }
-  | { kind: 'written'; end: number }
-  | { kind: 'synced'; id: number; durable: number }
-  | { kind: 'digest'; id: number; hex: string }
-  | { kind: 'failed'; message: string; code: string | undefined };
-
-// CommonJS because `eval: true` workers run as scripts; a string keeps the worker independent of
-// where the compiled file lives (dist/, vitest's TypeScript transform, a transpiled test copy).
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const hash = require('node:crypto').createHash('sha256');
-let fd;
-let end = 0;
-let failed = false;
-
-function fail(error) {
-  failed = true;
-  parentPort.postMessage({ kind: 'failed', message: error.message, code: error.code });
+/**
+ * Where the worker's module is. Built output (dist/, and the transpiled copies tests run) has
+ * part-writer-worker.js beside this file. Run from the TypeScript sources (vitest imports src/
+ * directly) only the .ts is there, and Node 20 cannot run TypeScript in a worker: the module is
+ * transpiled once with the project's TypeScript (a development dependency, present wherever the
+ * sources are run) and loaded from a data: URL, as an ES module; it imports only built-ins, which
+ * resolve from there.
+ */
+let workerModule: Promise<URL> | undefined;
+function workerModuleUrl(): Promise<URL> {
+  workerModule ??= (async () => {
+    if (!import.meta.url.endsWith('.ts')) return new URL('./part-writer-worker.js', import.meta.url);
+    const [{ default: ts }, { readFile }] = await Promise.all([import('typescript'), import('node:fs/promises')]);
+    const source = await readFile(new URL('./part-writer-worker.ts', import.meta.url), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    return new URL(`data:text/javascript;base64,${Buffer.from(outputText).toString('base64')}`);
+  })();
+  return workerModule;
 }
-
-/** writev(2) until every byte is written: a short write leaves the rest for the next call. */
-function writeAll(chunks) {
-  let list = chunks;
-  let left = list.reduce((sum, chunk) => sum + chunk.length, 0);
-  while (left > 0) {
-    const written = fs.writevSync(fd, list, end);
-    end += written;
-    left -= written;
-    let skip = written;
-    while (skip > 0 && skip >= list[0].length) skip -= list.shift().length;
-    if (skip > 0) list[0] = list[0].subarray(skip);
-  }
-}
-
-try {
-  const { path, keep } = workerData;
-  fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
-  // Never extend: zeros are not the bytes the sidecar promised.
-  const size = fs.fstatSync(fd).size;
-  if (size < keep) throw new Error('the part holds ' + size + ' bytes, shorter than ' + keep + ' bytes');
-  fs.ftruncateSync(fd, keep);
-  const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
-  while (end < keep) {
-    const read = fs.readSync(fd, buffer, 0, Math.min(buffer.length, keep - end), end);
-    if (read === 0) throw new Error('the part ended before ' + keep + ' bytes');
-    hash.update(buffer.subarray(0, read));
-    end += read;
-  }
-  parentPort.postMessage({ kind: 'ready' });
-} catch (error) {
-  fail(error);
-}
-
-parentPort.on('message', (message) => {
-  if (message.kind === 'close') {
-    if (fd !== undefined) fs.closeSync(fd);
-    parentPort.close();
-    return;
-  }
-  if (failed) return;
-  try {
-    if (message.kind === 'write') {
-      const chunks = message.chunks.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      for (const chunk of chunks) hash.update(chunk);
-      writeAll(chunks);
-      parentPort.postMessage({ kind: 'written', end });
-    } else if (message.kind === 'sync') {
-      // On libuv's pool: the next batches are hashed and written meanwhile.
-      const durable = end;
-      fs.fdatasync(fd, (error) => {
-        if (error) fail(error);
-        else parentPort.postMessage({ kind: 'synced', id: message.id, durable });
-      });
-    } else if (message.kind === 'digest') {
-      parentPort.postMessage({ kind: 'digest', id: message.id, hex: hash.digest('hex') });
-    }
-  } catch (error) {
-    fail(error);
-  }
-});
-`;
 
 export class PartWriteError extends Error {
   constructor(
@@ -139,7 +77,7 @@ export class PartWriteError extends Error {
 
 /** Starts the writer on `path`; resolves once the kept prefix has been hashed. */
 export async function openPartWriter(path: string, options: PartWriterOptions): Promise<PartWriter> {
-  const writer = new WorkerPartWriter(path, options);
+  const writer = new WorkerPartWriter(await workerModuleUrl(), path, options);
   try {
     await writer.ready;
   } catch (error) {
@@ -166,14 +104,17 @@ class WorkerPartWriter implements PartWriter {
   #exited: Promise<void>;
   #closing = false;
 
-  constructor(path: string, options: PartWriterOptions) {
+  constructor(module: URL, path: string, options: PartWriterOptions) {
     this.#batchBytes = options.batchBytes ?? 2 ** 20;
     this.#maxAheadBytes = options.maxAheadBytes ?? 16 * 2 ** 20;
     this.#handedOver = options.keep;
     this.#written = options.keep;
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, keep: options.keep } });
+    const start: WorkerStart = { path, keep: options.keep };
+    // No inherited Node flags: the writer needs none, and some refuse a module worker (a parent
+    // started with `--input-type` fails the worker at once).
+    this.#worker = new Worker(module, { workerData: start, execArgv: [] });
     this.ready = this.#expect<void>('ready');
-    this.#worker.on('message', (reply: Reply) => this.#onReply(reply));
+    this.#worker.on('message', (reply: WorkerReply) => this.#onReply(reply));
     this.#worker.on('error', (error) => this.#fail(new PartWriteError(error.message, undefined)));
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     void this.#exited.then(() => {
@@ -211,20 +152,20 @@ class WorkerPartWriter implements PartWriter {
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      this.#worker.postMessage({ kind: 'close' });
+      this.#send({ kind: 'close' });
     }
     await this.#exited;
   }
 
   #handOver(): void {
     if (this.#batchSize === 0) return;
-    const message = { kind: 'write', chunks: this.#batch };
+    const message: WorkerRequest = { kind: 'write', chunks: this.#batch };
     try {
       // Every batched chunk owns its whole buffer (append made sure): move them all.
-      this.#worker.postMessage(message, this.#batch.map((chunk) => chunk.buffer as ArrayBuffer));
+      this.#send(message, this.#batch.map((chunk) => chunk.buffer as ArrayBuffer));
     } catch {
       // A buffer Node marked untransferable: the structured clone copies it instead.
-      this.#worker.postMessage(message);
+      this.#send(message);
     }
     this.#handedOver += this.#batchSize;
     this.#batch = [];
@@ -236,8 +177,12 @@ class WorkerPartWriter implements PartWriter {
     this.#handOver();
     const id = this.#nextId++;
     const answer = this.#expect<T>(id);
-    this.#worker.postMessage({ kind, id });
+    this.#send({ kind, id });
     return answer;
+  }
+
+  #send(message: WorkerRequest, transfer?: ArrayBuffer[]): void {
+    this.#worker.postMessage(message, transfer);
   }
 
   #expect<T>(key: number | 'ready' | 'room'): Promise<T> {
@@ -254,7 +199,7 @@ class WorkerPartWriter implements PartWriter {
     waiter.resolve(value as never);
   }
 
-  #onReply(reply: Reply): void {
+  #onReply(reply: WorkerReply): void {
     switch (reply.kind) {
       case 'ready':
         return this.#settle('ready');

@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
+import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';
 import { syncDirectory, syncFile } from './durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
@@ -77,7 +78,7 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
 
 /** The real downloader: resumable, verified (download.ts). */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download(ctx, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
+  (await download({ log: ctx.log, signal: ctx.signal, onProgress: downloadProgressTo(ctx.status) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {

@@ -9,6 +9,7 @@
  * converted by windock; only new files are created.
  */
 import { OPTIONS, type Config } from '../config/options.js';
+import { formatSize } from '../config/parsers.js';
 import { AppError } from '../errors.js';
 import type { DriveSpec, ImageFormat } from '../qemu/vm-spec.js';
 import { chooseBootMode, type BootModeDecision } from './firmware.js';
@@ -192,10 +193,10 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
       throw new AppError(
         'config',
         diskKind === 'existing'
-          ? `DISK_SIZE must be at least the size of the existing disk ${systemDisk.path} (${formatBytes(currentSize)}), got ${formatBytes(config.diskSize)}: windock never shrinks a disk`
-          : `DISK_SIZE must be at least the size of the BOOT image (${formatBytes(currentSize)}), got ${formatBytes(config.diskSize)}: windock never shrinks a disk`,
+          ? `DISK_SIZE must be at least the size of the existing disk ${systemDisk.path} (${formatSize(currentSize)}), got ${formatSize(config.diskSize)}: windock never shrinks a disk`
+          : `DISK_SIZE must be at least the size of the BOOT image (${formatSize(currentSize)}), got ${formatSize(config.diskSize)}: windock never shrinks a disk`,
         {
-          hint: `Set DISK_SIZE to ${formatBytes(currentSize)} or more. Shrinking needs a manual resize of the guest's partitions first.`,
+          hint: `Set DISK_SIZE to ${formatSize(currentSize)} or more. Shrinking needs a manual resize of the guest's partitions first.`,
           details: { disk: systemDisk.path, diskBytes: currentSize, diskSizeBytes: config.diskSize },
         },
       );
@@ -339,13 +340,3 @@ function planDrives(
   return [cdrom, system];
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1 && Number.isInteger(value / 1024)) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value}${units[unit]}`;
-}

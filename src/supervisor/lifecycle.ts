@@ -16,6 +16,9 @@ export const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
   failed: [],
 };
 
+/** Every phase, in the table's order (the order /metrics lists them in). */
+export const PHASES = Object.keys(TRANSITIONS) as readonly Phase[];
+
 export class IllegalTransitionError extends Error {
   override name = 'IllegalTransitionError';
   constructor(

@@ -73,3 +73,11 @@ export class StatusStore {
     return () => this.#listeners.delete(listener);
   }
 }
+
+/**
+ * A download's progress callback (storage/download.ts) that keeps the status current: the phase
+ * is `downloading` while bytes flow and `preparing` again once the file is complete.
+ */
+export function downloadProgressTo(status: StatusStore): (progress: DownloadProgress | undefined) => void {
+  return (download) => status.update(download ? { phase: 'downloading', download } : { phase: 'preparing', download: undefined });
+}

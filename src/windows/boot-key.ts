@@ -19,6 +19,7 @@
  *
  * Pure: lines (or raw chunks) in, at most one "press now" decision out.
  */
+import { stripAnsi } from '../qemu/console-text.js';
 
 /** What a console line means for the boot-key logic. */
 export type BootConsoleEvent =
@@ -45,13 +46,6 @@ export const DEFAULT_KEY_PRESS: KeyPress = { keys: ['ret'], presses: 5, interval
  * these two bytes (little-endian 0x03f8).
  */
 export const SEABIOS_SERCON = { name: 'etc/sercon-port', bytes: Uint8Array.of(0xf8, 0x03) } as const;
-
-// CSI sequences (cursor moves, colors, modes), and the two-byte ESC c reset.
-const ANSI = /\x1b\[[0-9;=?]*[A-Za-z]|\x1b[c78]/g;
-
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '');
-}
 
 const OVMF_BOOT = /BdsDxe: (loading|starting|failed to load|failed to start) Boot[0-9A-F]{4} "([^"]*)"(?:.*\): (.+))?/;
 const OPTICAL = /DVD|CD-?ROM/i;

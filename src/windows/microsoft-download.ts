@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { fileNameFromUrl } from '../storage/media.js';
 import type { CatalogEntry, MediaRoute } from './catalog.js';
 import type { WindowsLanguage } from './languages.js';
 
@@ -60,6 +61,8 @@ const PROFILE_ID = '606624d44113';
 const INSTANCE_ID = '560dc9f3-1aa5-4a2f-b63c-9e18f8d0e175';
 /** ProductDownloadOptions[].DownloadType of the x64 ISO (Fido: 0 x86, 1 x64, 2 ARM64). */
 const DOWNLOAD_TYPE_X64 = 1;
+/** The ISO's file name when its download link names none. */
+const ISO_FALLBACK_NAME = 'windows.iso';
 
 export type Fetch = typeof fetch;
 
@@ -194,7 +197,7 @@ export class ConsumerDownloadClient {
       { referer: `${www}/software-download/windows11` },
     );
     const link = parseDownloadLinks(linkAnswer.text, page);
-    return { url: link, fileName: fileNameOf(link), route: 'consumer' };
+    return { url: link, fileName: fileNameFromUrl(link, ISO_FALLBACK_NAME), route: 'consumer' };
   }
 
   async #handshake(sessionId: string, signal: AbortSignal): Promise<void> {
@@ -246,7 +249,7 @@ export class EvalCenterClient {
     const length = Number(head.headers.get('content-length') ?? 'NaN');
     return {
       url: head.url,
-      fileName: fileNameOf(head.url),
+      fileName: fileNameFromUrl(head.url, ISO_FALLBACK_NAME),
       ...(Number.isSafeInteger(length) && length > 0 ? { size: length } : {}),
       route: 'evalcenter',
     };
@@ -279,7 +282,7 @@ export async function resolveWindowsMedia(
           if (route.culture !== language.culture) continue;
           return {
             url: route.url,
-            fileName: fileNameOf(route.url),
+            fileName: fileNameFromUrl(route.url, ISO_FALLBACK_NAME),
             ...(route.size === undefined ? {} : { size: route.size }),
             ...(route.sha256 === undefined ? {} : { sha256: route.sha256 }),
             route: 'static',
@@ -361,13 +364,6 @@ export function parseEvalLinks(html: string, fwlinkBase: string, culture: string
   const base = fwlinkBase.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const pattern = new RegExp(`${base}/fwlink/(?:p/)?\\?linkid=\\d+(?:&amp;|&)clcid=0x[0-9a-f]+(?:&amp;|&)culture=${culture}(?:&amp;|&)country=${country}`, 'gi');
   return [...html.matchAll(pattern)].map((m) => m[0].replaceAll('&amp;', '&'));
-}
-
-/** The last path segment of a URL, decoded and reduced to a safe file name. */
-export function fileNameOf(url: string): string {
-  const segment = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
-  const safe = segment.replace(/[^A-Za-z0-9._-]/g, '_');
-  return safe && safe !== '.' && safe !== '..' ? safe : 'windows.iso';
 }
 
 function tryJson(text: string): unknown {

@@ -23,7 +23,7 @@ import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer, type ViewerWithBridge } from '../../src/http/viewer.js';
 import { createLogger } from '../../src/log.js';
 import { download } from '../../src/storage/download.js';
-import { StatusStore } from '../../src/supervisor/status.js';
+import { downloadProgressTo, StatusStore } from '../../src/supervisor/status.js';
 import { copyGuestDisk } from '../fixtures/guest.js';
 import { startHttpServer } from '../fixtures/http-server.js';
 import { serveViewer, startQemu, type TestQemu, type TestServer } from '../integration/vnc-bridge-support.js';
@@ -319,7 +319,7 @@ describe('viewer in Chromium', () => {
     cleanups.push(() => source.close());
     const page = await newPage();
     await page.goto(`${server.url}/?token=${TOKEN}`);
-    const downloading = download({ log, status, signal: AbortSignal.timeout(60_000) }, { url: source.url('/media.iso'), dir, fileName: 'media.iso' });
+    const downloading = download({ log, signal: AbortSignal.timeout(60_000), onProgress: downloadProgressTo(status) }, { url: source.url('/media.iso'), dir, fileName: 'media.iso' });
     const bar = page.locator('#progress-bar');
     const first = Number(await until('a first progress value', async () => Number(await bar.getAttribute('aria-valuenow')) > 0 && (await bar.getAttribute('aria-valuenow'))));
     await page.screenshot({ path: join(ARTIFACTS, '5-progress-early.png') });

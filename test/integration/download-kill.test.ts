@@ -1,17 +1,18 @@
 /**
  * SIGKILL mid-download, then start again: the new process resumes from the last durable
  * checkpoint (re-fetching at most one checkpoint interval) and ends with the exact file.
- * The downloader runs in a real child process: download.ts and the modules it imports are
- * transpiled to JavaScript with TypeScript's own transpiler (no extra packages).
+ * The downloader runs in a real child process: src/ is transpiled to JavaScript with TypeScript's
+ * own transpiler (compileSources; no extra packages).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
-import { makeTempDirs, transpileModules } from './storage-helpers.js';
+import { compileSources } from '../fixtures/netns.js';
+import { makeTempDirs } from './storage-helpers.js';
 
 const temp = makeTempDirs();
 const children: ChildProcess[] = [];
@@ -22,21 +23,21 @@ afterEach(async () => {
   temp.cleanup();
 });
 
-const MODULES = ['src/errors.ts', 'src/storage/state-file.ts', 'src/storage/part-writer.ts', 'src/storage/download.ts'];
 const CHECKPOINT = 1024 * 1024;
 let script = '';
 
-beforeAll(() => {
-  const out = temp.make('windock-download-child-');
-  transpileModules(MODULES, out);
-  script = join(out, 'child.mjs');
+let build = '';
+afterAll(() => rmSync(build, { recursive: true, force: true }));
+beforeAll(async () => {
+  build = await compileSources();
+  script = join(build, 'child.mjs');
   writeFileSync(
     script,
-    `import { download } from './src/storage/download.js';
+    `import { download } from './storage/download.js';
 const [url, dir, sha256] = process.argv.slice(2);
 const log = { info() {}, warn() {}, debug() {}, error() {}, child() { return log; } };
-const status = { update(p) { if (p.download) process.stdout.write(JSON.stringify({ bytesDone: p.download.bytesDone }) + '\\n'); } };
-const result = await download({ log, status, signal: new AbortController().signal },
+const onProgress = (p) => { if (p) process.stdout.write(JSON.stringify({ bytesDone: p.bytesDone }) + '\\n'); };
+const result = await download({ log, onProgress, signal: new AbortController().signal },
   { url, dir, fileName: 'file.bin', sha256, checkpointBytes: ${CHECKPOINT} });
 process.stdout.write(JSON.stringify({ done: true, fetched: result.fetchedBytes }) + '\\n');
 `,

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions } from '../../src/storage/download.js';
 import { startHttpServer, type Script, type ServedFile, type TestHttpServer } from '../fixtures/http-server.js';
-import { makeContext } from '../unit/storage/context.js';
+import { downloadProgressTo } from '../../src/supervisor/status.js';
+import { makeContext, type TestContext } from '../unit/storage/context.js';
 import { makeTempDirs } from './storage-helpers.js';
 import { expectAppError } from '../fixtures/app-error.js';
 
@@ -31,6 +32,9 @@ async function serve(script: Script): Promise<TestHttpServer> {
   return server;
 }
 
+/** What download() takes from a run's context: progress goes to its status, as prepare.ts wires it. */
+const downloadContext = (ctx: TestContext) => ({ log: ctx.log, signal: ctx.signal, onProgress: downloadProgressTo(ctx.status) });
+
 /** `tmpfs`: STORAGE is a tmpfs of that size (`2m`), a small disk to fill. */
 function setup(overrides: Partial<DownloadDeps> = {}, tmpfs?: string) {
   const dir = tmpfs ? temp.makeTmpfs(tmpfs) : temp.make();
@@ -45,7 +49,7 @@ function setup(overrides: Partial<DownloadDeps> = {}, tmpfs?: string) {
     ...overrides,
   };
   const run = (server: TestHttpServer, options: Partial<DownloadOptions> = {}) =>
-    download(ctx, { url: `${server.url()}?token=secret-token`, dir, fileName: 'file.bin', checkpointBytes: 512 * 1024, ...options }, deps);
+    download(downloadContext(ctx), { url: `${server.url()}?token=secret-token`, dir, fileName: 'file.bin', checkpointBytes: 512 * 1024, ...options }, deps);
   return { dir, ctx, delays, deps, run, part: join(dir, 'file.bin.part'), final: join(dir, 'file.bin') };
 }
 
@@ -228,7 +232,7 @@ describe('download', () => {
 
     server.setScript(() => ({ kind: 'serve', file: fileA }));
     const ctx2 = makeContext({ STORAGE: t.dir });
-    await download(ctx2, { url: server.url(), dir: t.dir, fileName: 'file.bin', sha256: sha(fileA.body) }, t.deps);
+    await download(downloadContext(ctx2), { url: server.url(), dir: t.dir, fileName: 'file.bin', sha256: sha(fileA.body) }, t.deps);
     expect(server.requests.at(-1)).toMatchObject({ range: `bytes=${kept}-`, status: 206 });
     expect(readFileSync(t.final).equals(fileA.body)).toBe(true);
   });

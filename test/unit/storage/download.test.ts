@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, ifRangeValue, isRetryableStatus, parseContentRange } from '../../../src/storage/download.js';
+import { backoffDelay } from '../../../src/storage/download/job.js';
+import { ifRangeValue, isRetryableStatus, parseContentRange } from '../../../src/storage/download/response-decision.js';
 import { fileNameFromUrl, publicUrl } from '../../../src/storage/media.js';
 import { safeDownloadName } from '../../../src/storage/prepare.js';
 
@@ -27,6 +28,8 @@ describe('download helpers', () => {
     expect(fileNameFromUrl('https://h.example/a/Win11%20x64.iso?token=1')).toBe('Win11_x64.iso');
     expect(fileNameFromUrl('https://h.example/')).toBe('download.bin');
     expect(fileNameFromUrl('https://h.example/..')).toBe('download.bin');
+    expect(fileNameFromUrl('https://h.example/', 'windows.iso')).toBe('windows.iso');
+    expect(fileNameFromUrl('https://h.example/.hidden+1.iso')).toBe('hidden+1.iso');
     expect(publicUrl('https://user:pw@h.example:8443/x.iso?sig=s#f')).toBe('https://h.example:8443/x.iso');
     // A download never takes the name of the system disk or the state file.
     expect(safeDownloadName('data.qcow2')).toBe('download-data.qcow2');

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertTransition, IllegalTransitionError, TRANSITIONS } from '../../../src/supervisor/lifecycle.js';
+import { assertTransition, IllegalTransitionError, PHASES, TRANSITIONS } from '../../../src/supervisor/lifecycle.js';
 import { StatusStore, type Phase } from '../../../src/supervisor/status.js';
-
-const PHASES = Object.keys(TRANSITIONS) as Phase[];
 
 describe('lifecycle transitions', () => {
   it('allows exactly the listed moves', () => {
@@ -13,6 +11,11 @@ describe('lifecycle transitions', () => {
         else expect(() => assertTransition(from, to)).toThrow(IllegalTransitionError);
       }
     }
+  });
+
+  it("lists every phase once, in the table's order (the /metrics label set)", () => {
+    expect(PHASES).toEqual(['preparing', 'downloading', 'starting', 'running', 'stopping', 'stopped', 'failed']);
+    expect(new Set(PHASES).size).toBe(Object.keys(TRANSITIONS).length);
   });
 
   it('has terminal stopped and failed phases', () => {

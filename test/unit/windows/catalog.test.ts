@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { CATALOG, catalogKeys, genericKeyFor, resolveVersion, selectImage } from '../../../src/windows/catalog.js';
 import { LANGUAGES, parseLocaleTag, resolveLanguage } from '../../../src/windows/languages.js';
-import { checkRefusal, fileNameOf, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
+import { checkRefusal, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
+import { fileNameFromUrl } from '../../../src/storage/media.js';
 
 describe('catalog', () => {
   it.each(catalogKeys())('resolves VERSION=%s to an entry', (key) => {
@@ -138,7 +139,7 @@ describe('Microsoft answer parsing', () => {
   });
 
   it('names files after the URL path, never the query', () => {
-    expect(fileNameOf('https://h/dl/Win11_24H2_English_x64.iso?t=secret&P1=2')).toBe('Win11_24H2_English_x64.iso');
-    expect(fileNameOf('https://h/a%20b/..')).toBe('windows.iso');
+    expect(fileNameFromUrl('https://h/dl/Win11_24H2_English_x64.iso?t=secret&P1=2', 'windows.iso')).toBe('Win11_24H2_English_x64.iso');
+    expect(fileNameFromUrl('https://h/a%20b/..', 'windows.iso')).toBe('windows.iso');
   });
 });

@@ -1,0 +1,230 @@
+/**
+ * The download on disk: `NAME.part` (written by the writer thread, part-writer.ts) and its
+ * sidecar `NAME.part.json`, which records what the part is a prefix of (the URL without its
+ * query, the validators, the size) and how many of its bytes are durable. The sidecar only ever
+ * names bytes an fdatasync has made durable, so it survives a SIGKILL or a power cut: a restart
+ * cuts the part back to it and re-fetches at most one checkpoint interval.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { link, open, readFile, unlink } from 'node:fs/promises';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { openPartWriter, type PartWriter } from '../part-writer.js';
+import { writeFileAtomic } from '../durable-file.js';
+import { ifRangeValue, type Validators } from './response-decision.js';
+
+/** The sidecar next to the part: what the part is a prefix of. */
+export interface PartSidecar {
+  schema: 1;
+  url: string;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  total: number | undefined;
+  bytesDone: number;
+}
+
+export interface PartPaths {
+  partPath: string;
+  sidecarPath: string;
+  /** The URL as it may be shown and recorded (publicUrl): what the sidecar names. */
+  shownUrl: string;
+}
+
+/** Why an existing part cannot be resumed, or undefined when it can (pure). */
+export function resumeProblem(sidecar: PartSidecar | undefined, partSize: number, shownUrl: string): string | undefined {
+  if (!sidecar) return 'no sidecar';
+  if (sidecar.url !== shownUrl) return 'the part belongs to another URL';
+  if (!ifRangeValue(sidecar)) return 'the server gave no strong validator to resume against';
+  if (partSize < sidecar.bytesDone) return 'the part is shorter than its sidecar says';
+  return undefined;
+}
+
+/** The error for a failed write, naming the file (ENOSPC's text included: "no space left"). */
+export function writeFailure(error: unknown, path: string): AppError {
+  return new AppError('media', `cannot write ${path}: ${(error as Error).message}`, {
+    hint: 'Check the free space and health of the STORAGE volume.',
+    cause: error,
+  });
+}
+
+export class PartFile {
+  /** Opened at the first byte to write (a refused download creates no part). */
+  #writer: PartWriter | undefined;
+  #sidecar: PartSidecar;
+  /** Bytes of the file received so far (handed to the writer; may run ahead of the disk). */
+  #received = 0;
+
+  constructor(
+    readonly paths: PartPaths,
+    readonly log: Logger,
+  ) {
+    this.#sidecar = { schema: 1, url: paths.shownUrl, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get sidecar(): Readonly<PartSidecar> {
+    return this.#sidecar;
+  }
+
+  /** Adopts an existing part when its sidecar matches this URL and it can be validated. */
+  async load(): Promise<void> {
+    const size = await fileSize(this.paths.partPath);
+    if (size === undefined) return;
+    let sidecar: PartSidecar | undefined;
+    try {
+      sidecar = JSON.parse(await readFile(this.paths.sidecarPath, 'utf8')) as PartSidecar;
+    } catch {
+      sidecar = undefined;
+    }
+    const reason = resumeProblem(sidecar, size, this.paths.shownUrl);
+    if (reason || !sidecar) {
+      this.log.info({ reason }, 'starting the download from the beginning');
+      await this.discard();
+      return;
+    }
+    this.#sidecar = { ...sidecar };
+    this.#received = sidecar.bytesDone;
+    // Bytes past the last checkpoint may be torn (power cut): the writer cuts the part back to
+    // the durable length and hashes what is kept (Node's Hash state cannot be saved).
+    await this.writer();
+    this.log.info({ bytesDone: sidecar.bytesDone, total: sidecar.total }, 'resuming the download');
+  }
+
+  /** The writer on the part, keeping (and hashing) the bytes received so far. */
+  async writer(): Promise<PartWriter> {
+    this.#writer ??= await openPartWriter(this.paths.partPath, { keep: this.#received }).catch((error: unknown) => {
+      throw writeFailure(error, this.paths.partPath);
+    });
+    return this.#writer;
+  }
+
+  /** Throws every byte away: the part is empty and its validators forgotten. */
+  async discard(): Promise<void> {
+    await this.#writer?.close();
+    this.#writer = undefined;
+    // Now, although the next writer cuts the part to 0 as well: the free-space check for the new
+    // file comes first and must count the old bytes as free.
+    await truncateFile(this.paths.partPath, 0);
+    this.#received = 0;
+    this.#sidecar = { ...this.#sidecar, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
+  }
+
+  /** Records what the server says the file is (kept in memory until the next checkpoint). */
+  describe(validators: Validators, total: number | undefined): void {
+    this.#sidecar = { ...this.#sidecar, ...validators, total: total ?? this.#sidecar.total };
+  }
+
+  /** Hands bytes to the writer (opened by `writer()` before the body is read). */
+  append(writer: PartWriter, bytes: Uint8Array): void {
+    this.#received += bytes.length;
+    writer.append(bytes);
+  }
+
+  /** Makes every byte received so far durable, then records it in the sidecar. */
+  async checkpoint(): Promise<void> {
+    if (!this.#writer) return;
+    let durable: number;
+    try {
+      durable = await this.#writer.sync();
+    } catch (error) {
+      throw writeFailure(error, this.paths.partPath);
+    }
+    try {
+      // The sidecar only ever names bytes that an fdatasync has made durable.
+      this.#sidecar = { ...this.#sidecar, bytesDone: durable };
+      await writeFileAtomic(this.paths.sidecarPath, `${JSON.stringify(this.#sidecar)}\n`);
+    } catch (error) {
+      throw writeFailure(error, this.paths.sidecarPath);
+    }
+  }
+
+  /** The SHA-256 of the whole part; the writer is closed afterwards. */
+  async digest(): Promise<string> {
+    // A part found complete (416 on resume) has not been opened in this run yet.
+    const writer = await this.writer();
+    try {
+      return await writer.digest();
+    } catch (error) {
+      throw writeFailure(error, this.paths.partPath);
+    } finally {
+      await writer.close();
+    }
+  }
+
+  /** Deletes the part and its sidecar (bytes with a wrong digest cannot be resumed). */
+  async remove(): Promise<void> {
+    await unlink(this.paths.partPath).catch(() => undefined);
+    await unlink(this.paths.sidecarPath).catch(() => undefined);
+  }
+
+  /** Gives the part its final name; link(2) never replaces: a file that appeared meanwhile stays. */
+  async rename(finalPath: string, dir: string): Promise<void> {
+    try {
+      await link(this.paths.partPath, finalPath);
+    } catch (error) {
+      throw new AppError('media', `cannot move ${this.paths.partPath} to ${finalPath}: ${(error as Error).message}`, { cause: error });
+    }
+    await unlink(this.paths.partPath);
+    await unlink(this.paths.sidecarPath).catch(() => undefined);
+    await syncDir(dir);
+  }
+
+  async close(): Promise<void> {
+    await this.#writer?.close();
+  }
+}
+
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      return (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function truncateFile(path: string, length: number): Promise<void> {
+  const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o600);
+  try {
+    await handle.truncate(length);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** SHA-256 of the first `length` bytes of a file. */
+export async function hashFile(path: string, length: number): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(4 * 2 ** 20);
+    let position = 0;
+    while (position < length) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, length - position), position);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
