@@ -116,6 +116,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       launch: async () => {
         const qemu = await launchQemu(args, {
           binary: options.qemuBinary ?? 'qemu-system-x86_64',
+          log: log.child({ component: 'qemu' }),
           onStderrLine: serial.onStderrLine,
           onSerialLine: (line) => {
             serial.onSerialLine(line);
