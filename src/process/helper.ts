@@ -139,7 +139,7 @@ export function startHelper(spec: HelperSpec): Helper {
   const rawExit = new Promise<RawExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code: code ?? undefined, signal: signal ?? undefined }));
     // Without a pid the spawn itself failed; otherwise an 'error' is a failed kill, and the exit follows.
-    child.once('error', (error) => child.pid === undefined && resolve({ code: undefined, signal: undefined, startError: error }));
+    child.on('error', (error) => child.pid === undefined && resolve({ code: undefined, signal: undefined, startError: error }));
   }).finally(() => (exitSeen = true));
   const exited = rawExit.then(async (raw): Promise<HelperExit> => {
     await within(drained, DRAIN_MS);

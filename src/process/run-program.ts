@@ -118,7 +118,7 @@ export function runProgram(argv: readonly string[], options: ProgramOptions = {}
       droppedBytes: dropped,
     });
 
-    child.once('error', (error) => {
+    child.on('error', (error) => {
       // Only a failed spawn reaches here without an exit (a kill error is not possible for a
       // child Node started): report it as a shell would, "program: reason".
       if (child.pid !== undefined) return;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { startHelper, type Helper } from '../../../src/process/helper.js';
+import { processAlive } from '../../fixtures/child.js';
 import { capturingLogger, fixture } from './fixtures.js';
 
 let dir: string;
@@ -29,15 +30,6 @@ function start(name: string, argv: string[], extra: Partial<Parameters<typeof st
   return { helper, logLines: logger.lines };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('startHelper readiness', () => {
   it('waits for a line, then for the socket, and stop() ends it with SIGTERM', async () => {
     const socket = join(dir, 'ready.sock');
@@ -48,7 +40,7 @@ describe('startHelper readiness', () => {
     expect(await helper.waitForLine(/^listening on /, { timeoutMs: 5_000 })).toBe(`listening on ${socket}`);
     const exit = await helper.stop();
     expect(exit, JSON.stringify(exit)).toMatchObject({ code: 0, signal: undefined });
-    expect(alive(helper.pid)).toBe(false);
+    expect(processAlive(helper.pid)).toBe(false);
   });
 
   it('rejects waitForLine on its deadline, naming the helper and showing its output tail', async () => {
@@ -122,7 +114,7 @@ describe('startHelper exits', () => {
     const exit = await helper.stop(300);
     expect(exit, JSON.stringify(exit)).toMatchObject({ code: undefined, signal: 'SIGKILL' });
     expect(await helper.stop(300)).toBe(exit); // idempotent
-    expect(alive(helper.pid)).toBe(false);
+    expect(processAlive(helper.pid)).toBe(false);
     expect(logLines().map((l) => l['msg'])).toContain('helper ignored SIGTERM, killing it');
   });
 
