@@ -12,7 +12,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource, RunContext } from '../context.js';
 import { AppError } from '../errors.js';
-import { programMissing, startHelper } from '../process/helper.js';
+import { DEFAULT_STOP_GRACE_MS, programMissing, startHelper } from '../process/helper.js';
 
 export interface TpmSession extends Resource {
   /** The control socket QEMU's `-chardev socket,path=…` connects to. */
@@ -33,7 +33,8 @@ export interface TpmDeps {
   stopTimeoutMs: number;
 }
 
-export const DEFAULT_TPM_DEPS: TpmDeps = { program: 'swtpm', startTimeoutMs: 10_000, stopTimeoutMs: 5_000 };
+// The stop grace is the helpers' default: the stop budget (STOP_CLEANUP_MARGIN_MS) counts on it.
+export const DEFAULT_TPM_DEPS: TpmDeps = { program: 'swtpm', startTimeoutMs: 10_000, stopTimeoutMs: DEFAULT_STOP_GRACE_MS };
 
 export const TPM_STATE_DIR = 'tpm';
 export const TPM_SOCKET = 'swtpm.sock';
