@@ -24,7 +24,7 @@ import { QmpClient } from './qmp/client.js';
 import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
 import { QemuImg } from './storage/qemu-img.js';
 import { StateFile } from './storage/state-file.js';
-import { DEFAULT_LADDER, ladderWorstCaseMs } from './supervisor/shutdown-ladder.js';
+import { DEFAULT_LADDER, stopWorstCaseMs } from './supervisor/shutdown-ladder.js';
 import { StatusStore } from './supervisor/status.js';
 import { StopRequestedError, type StopRequests } from './supervisor/stop-requests.js';
 import { runVm } from './supervisor/vm-runner.js';
@@ -35,9 +35,6 @@ export interface AppOptions {
   stop: StopRequests;
   qemuBinary?: string;
 }
-
-/** Time the run's teardown (network, firewall, helpers) may take after QEMU is gone. */
-const CLEANUP_MARGIN_MS = 10_000;
 
 /** Seconds between two readiness probes of the guest's READY_PORT. */
 const READY_PROBE_INTERVAL_MS = 2_000;
@@ -50,7 +47,7 @@ export async function runApp(options: AppOptions): Promise<number> {
   status.subscribe((s, previous) => {
     if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
   });
-  stop.failureBudgetMs = ladderWorstCaseMs(options.config.shutdownTimeout * 1000) + CLEANUP_MARGIN_MS;
+  stop.failureBudgetMs = stopWorstCaseMs(options.config.shutdownTimeout * 1000);
   stop.graceful.addEventListener('abort', () => {
     if (stop.failure) log.error({ err: stop.failure }, 'internal failure: stopping the VM');
   }, { once: true });
@@ -123,6 +120,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       launch: async () => {
         const qemu = await launchQemu(args, {
           binary: options.qemuBinary ?? 'qemu-system-x86_64',
+          log: log.child({ component: 'qemu' }),
           onStderrLine: serial.onStderrLine,
           onSerialLine: (line) => {
             serial.onSerialLine(line);

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { startHelper, type HelperProcess } from './helper-process.js';
+import { startHelper, type Helper } from '../process/helper.js';
 import { netmaskOf, type NetworkPlan } from './network-plan.js';
 
 export interface DnsmasqInput {
@@ -76,10 +76,10 @@ export async function startDnsmasq(
   input: DnsmasqInput,
   log: Logger,
   options: { program?: string; timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<HelperProcess> {
-  const helper = startHelper('dnsmasq', options.program ?? 'dnsmasq', buildDnsmasqArgs(input), log);
+): Promise<Helper> {
+  const helper = startHelper({ name: 'dnsmasq', argv: [options.program ?? 'dnsmasq', ...buildDnsmasqArgs(input)], log });
   try {
-    await helper.waitForLine(DNSMASQ_READY, options.timeoutMs ?? 10_000, options.signal);
+    await helper.waitForLine(DNSMASQ_READY, { timeoutMs: options.timeoutMs ?? 10_000, signal: options.signal });
   } catch (error) {
     await helper.stop(1_000);
     throw error;

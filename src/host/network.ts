@@ -9,7 +9,7 @@
  * - none: no NIC.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
@@ -17,11 +17,11 @@ import type { PortRule } from '../config/parsers.js';
 import type { Resource, RunContext } from '../context.js';
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
 import type { HostFacts } from './facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
-import { startHelper, type HelperProcess } from './helper-process.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
 import { BRIDGE_NAME, chooseMac, findUplink, planNetwork, TAP_NAME, type NetworkPlan } from './network-plan.js';
 import { realRun, type RunProgram } from './probe.js';
@@ -111,7 +111,7 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
 
   const links = deps.openLinks(deps.run);
   const firewall = deps.firewall(deps.run);
-  let dnsmasq: HelperProcess | undefined;
+  let dnsmasq: Helper | undefined;
   let closed = false;
   const teardown = async () => {
     if (closed) return;
@@ -284,10 +284,11 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
     const socket = join(config.runDir, 'passt.sock');
     await rm(socket, { force: true });
     const runAs = userInfo().uid === 0 ? '0:0' : undefined;
-    const passt = startHelper('passt', deps.programs.passt, buildPasstArgs(socket, forwards, runAs), log);
+    const passt = startHelper({ name: 'passt', argv: [deps.programs.passt, ...buildPasstArgs(socket, forwards, runAs)], log });
     try {
-      await passt.waitForLine(PASST_READY, 10_000, ctx.signal);
-      await waitForPath(socket, 5_000, ctx.signal);
+      await passt.waitForLine(PASST_READY, { timeoutMs: 10_000, signal: ctx.signal });
+      // passt prints its "bound" line around the bind(2); the socket file is what QEMU needs.
+      await passt.waitForPath(socket, { timeoutMs: 5_000, signal: ctx.signal, socket: true });
       const uplinkAddress = await containerAddress(deps);
       log.info({ socket, forwards: forwards.length }, 'user networking through passt');
       ctx.status.update({ guestAddress: uplinkAddress });
@@ -305,6 +306,8 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       };
     } catch (error) {
       await passt.stop(1_000);
+      // A stop request is not a passt failure: it ends the start, not in a fallback.
+      if (ctx.signal.aborted) throw error;
       log.warn({ err: error, output: passt.recentOutput() }, 'passt did not start, falling back to QEMU user networking');
     }
   }
@@ -366,19 +369,5 @@ async function containerAddress(deps: NetworkDeps): Promise<string | undefined> 
     return undefined;
   } finally {
     links?.close();
-  }
-}
-
-/** passt prints its "bound" line around the bind(2); the socket file is what QEMU needs. */
-async function waitForPath(path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await stat(path);
-      return;
-    } catch (error) {
-      if (Date.now() > deadline || signal.aborted) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

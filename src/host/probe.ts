@@ -7,7 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { runProgram } from '../subprocess.js';
+import { runProgram, shellStatus } from '../process/run-program.js';
 import type { HostFacts, KvmFacts } from './facts.js';
 
 /** Linux device numbers, Documentation/admin-guide/devices.txt: misc major 10. */
@@ -50,8 +50,8 @@ export interface ProbeDeps {
 export const DEFAULT_PROGRAM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 export const realRun: RunProgram = async (file, args) => {
-  const result = await runProgram(file, args, { timeoutMs: 10_000 });
-  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+  const result = await runProgram([file, ...args], { timeoutMs: 10_000 });
+  return { exitCode: shellStatus(result), stdout: result.stdout, stderr: result.stderr };
 };
 
 export async function realStatDevice(path: string): Promise<DeviceInfo | undefined> {

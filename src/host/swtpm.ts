@@ -8,13 +8,11 @@
  * `--terminate` makes swtpm exit when QEMU's connection goes away, so a crashed supervisor never
  * leaves a TPM behind; `close()` stops it in any case.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Resource, RunContext } from '../context.js';
 import { AppError } from '../errors.js';
-import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
+import { DEFAULT_STOP_GRACE_MS, programMissing, startHelper } from '../process/helper.js';
 
 export interface TpmSession extends Resource {
   /** The control socket QEMU's `-chardev socket,path=…` connects to. */
@@ -35,7 +33,8 @@ export interface TpmDeps {
   stopTimeoutMs: number;
 }
 
-export const DEFAULT_TPM_DEPS: TpmDeps = { program: 'swtpm', startTimeoutMs: 10_000, stopTimeoutMs: 5_000 };
+// The stop grace is the helpers' default: the stop budget (STOP_CLEANUP_MARGIN_MS) counts on it.
+export const DEFAULT_TPM_DEPS: TpmDeps = { program: 'swtpm', startTimeoutMs: 10_000, stopTimeoutMs: DEFAULT_STOP_GRACE_MS };
 
 export const TPM_STATE_DIR = 'tpm';
 export const TPM_SOCKET = 'swtpm.sock';
@@ -68,118 +67,58 @@ export async function startTpm(
   await rm(socket, { force: true });
   ctx.signal.throwIfAborted();
 
-  const args = swtpmArgs(stateDir, socket);
-  const [command, argv] = withParentDeathSignal([deps.program, ...args]);
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
-  let closing = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+  const helper = startHelper({
+    name: 'swtpm',
+    argv: [deps.program, ...swtpmArgs(stateDir, socket)],
+    log,
+    onLine: (line) => log.debug({ line }, 'swtpm output'),
+    errorCode: 'host',
   });
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.setEncoding('utf8');
-    let rest = '';
-    stream?.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) log.debug({ line: line.trimEnd() }, 'swtpm output');
-    });
-  }
-
-  const describe = (e: { code: number | null; signal: NodeJS.Signals | null; error?: Error }) =>
-    e.error ? e.error.message : e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
-
-  const died = exited.then((e) => {
-    const error = new AppError('qemu', `swtpm (the guest's TPM) ended: ${describe(e)}`, {
-      hint: 'The guest lost its TPM; windock stops the VM. Check the swtpm lines in the debug log (DEBUG=Y).',
-      details: { stateDir },
-    });
-    if (!closing) log.error({ reason: describe(e) }, 'swtpm ended unexpectedly');
-    return error;
-  });
+  const died = helper.died.then(
+    (error) =>
+      new AppError('qemu', `swtpm (the guest's TPM) ended: ${error.message}`, {
+        hint: 'The guest lost its TPM; windock stops the VM. Check the swtpm lines in the debug log (DEBUG=Y).',
+        details: { stateDir },
+        cause: error,
+      }),
+  );
 
   try {
-    await waitForSocket(socket, exited, deps.startTimeoutMs, ctx.signal);
+    await helper.waitForPath(socket, { timeoutMs: deps.startTimeoutMs, signal: ctx.signal, socket: true });
   } catch (error) {
-    closing = true;
-    await stopChild(child, exited, deps.stopTimeoutMs);
+    const exit = await helper.stop(deps.stopTimeoutMs);
     await rm(socket, { force: true });
-    if (error instanceof AppError && (error.details?.['missing'] as boolean)) {
-      throw new AppError('host', `swtpm is needed for BOOT_MODE=secure (a TPM 2.0) but cannot be started: ${error.message}`, {
+    if (exit && programMissing(exit)) {
+      throw new AppError('host', `swtpm is needed for BOOT_MODE=secure (a TPM 2.0) but cannot be started: ${(error as Error).message}`, {
         hint: 'Install the Debian package "swtpm", or set BOOT_MODE=uefi (Windows 11 then installs with its TPM check bypassed).',
         cause: error,
       });
     }
+    if (error instanceof AppError && error.details?.['helper'] === 'swtpm') {
+      throw new AppError('host', error.message, {
+        hint: "Run with DEBUG=Y to see swtpm's own message (a locked or unwritable STORAGE/tpm is the usual cause).",
+        cause: error,
+        details: { socket, output: error.details['output'] },
+      });
+    }
     throw error;
   }
-  log.info({ pid: child.pid, socket, stateDir }, 'swtpm started');
+  log.info({ pid: helper.pid, socket, stateDir }, 'swtpm started');
 
   let closed: Promise<void> | undefined;
   return {
     name: 'swtpm',
     socket,
     stateDir,
-    pid: child.pid ?? -1,
+    pid: helper.pid,
     died,
     close: () => {
       closed ??= (async () => {
-        closing = true;
-        await stopChild(child, exited, deps.stopTimeoutMs);
+        await helper.stop(deps.stopTimeoutMs);
         await rm(socket, { force: true }).catch(() => undefined);
         log.info('swtpm stopped');
       })();
       return closed;
     },
   };
-}
-
-async function waitForSocket(
-  socket: string,
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  let ended: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | undefined;
-  void exited.then((e) => {
-    ended = e;
-  });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    signal.throwIfAborted();
-    if (ended) {
-      // setpriv exits 127 when it cannot exec the program (as a shell does).
-      const missing = (ended.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || ended.code === 127;
-      throw new AppError('host', ended.error ? ended.error.message : `swtpm exited with code ${ended.code ?? ended.signal} before creating ${socket}`, {
-        hint: 'Run with DEBUG=Y to see swtpm\'s own message (a locked or unwritable STORAGE/tpm is the usual cause).',
-        details: { socket, missing },
-      });
-    }
-    try {
-      if ((await stat(socket)).isSocket()) return;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw new AppError('host', `swtpm did not create ${socket} within ${timeoutMs} ms`, { details: { socket } });
-    await sleep(25, undefined, { signal }).catch(() => undefined);
-  }
-}
-
-async function stopChild(
-  child: ChildProcess,
-  exited: Promise<unknown>,
-  timeoutMs: number,
-): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
-    await exited;
-    return;
-  }
-  child.kill('SIGTERM');
-  const cancel = new AbortController();
-  const timer = sleep(timeoutMs, 'timeout' as const, { signal: cancel.signal }).catch(() => 'cancelled' as const);
-  const first = await Promise.race([exited.then(() => 'exited' as const), timer]);
-  cancel.abort();
-  if (first === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }

@@ -1,14 +1,14 @@
 /**
- * Launches QEMU as a direct child (argv only, never a shell) and streams its output: stdout is
- * the guest's serial console, stderr QEMU's own messages, of which the last lines are kept for
- * the crash report. Nothing is buffered whole: the process may run for weeks.
+ * Launches QEMU as a supervised helper (src/process/helper.ts: argv only, own process group,
+ * parent-death signal) and streams its output: stdout is the guest's serial console (QEMU's
+ * `-chardev stdio`, see args.ts), stderr QEMU's own messages, of which the last lines are kept for
+ * the crash report. Nothing is buffered whole: the process may run for weeks, and a guest that
+ * writes to its console without a newline costs one bounded line (the rest is dropped and counted).
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { startHelper } from '../process/helper.js';
 import { cleanConsoleLine } from './console-text.js';
-import { SUPERVISED_CHILD, withParentDeathSignal } from '../supervisor/child-lifetime.js';
 
 export interface QemuExit {
   /** Exit code, or undefined when a signal ended it. */
@@ -16,6 +16,8 @@ export interface QemuExit {
   signal: string | undefined;
   /** QEMU's last stderr lines, oldest first. */
   stderrTail: string[];
+  /** Serial console and stderr bytes dropped from over-long lines. */
+  droppedBytes?: number;
 }
 
 export interface QemuProcess {
@@ -26,55 +28,44 @@ export interface QemuProcess {
 
 export interface LaunchOptions {
   binary: string;
+  log: Logger;
   onSerialLine: (line: string) => void;
   onStderrLine: (line: string) => void;
   /** How many stderr lines to keep for the crash report. */
   tailLines?: number;
+  /** Longest serial or stderr line kept; the rest of a longer one is dropped. */
+  maxLineBytes?: number;
 }
 
 export async function launchQemu(args: readonly string[], options: LaunchOptions): Promise<QemuProcess> {
-  const [command, rest] = withParentDeathSignal([options.binary, ...args]);
-  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
-  const tailLimit = options.tailLines ?? 20;
-  const tail: string[] = [];
-  const serialDone = eachLine(child.stdout, (line) => options.onSerialLine(line));
-  const stderrDone = eachLine(child.stderr, (line) => {
-    tail.push(line);
-    if (tail.length > tailLimit) tail.shift();
-    options.onStderrLine(line);
+  const helper = startHelper({
+    name: 'QEMU',
+    argv: [options.binary, ...args],
+    log: options.log,
+    cleanLine: cleanConsoleLine,
+    tailStreams: ['stderr'],
+    tailLines: options.tailLines ?? 20,
+    ...(options.maxLineBytes ? { maxLineBytes: options.maxLineBytes } : {}),
+    errorCode: 'qemu',
+    onLine: (line, stream) => (stream === 'stdout' ? options.onSerialLine(line) : options.onStderrLine(line)),
   });
-  const exitStatus = new Promise<{ code: number | undefined; signal: string | undefined }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code: code ?? undefined, signal: signal ?? undefined }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (error) =>
-      reject(new AppError('qemu', `QEMU could not be started: ${error.message}`, { hint: 'Install qemu-system-x86 (and util-linux for setpriv).', cause: error })),
-    );
-  });
-  const exited = (async (): Promise<QemuExit> => {
-    const status = await exitStatus;
-    // Drain both streams so that QEMU's last words are in the tail before anyone reads it.
-    await Promise.allSettled([serialDone, stderrDone]);
-    return { ...status, stderrTail: [...tail] };
-  })();
+  try {
+    await helper.started;
+  } catch (error) {
+    // The helper's message already reads "QEMU could not be started: …".
+    throw new AppError('qemu', (error as Error).message, {
+      hint: 'Install qemu-system-x86 (and util-linux for setpriv).',
+      cause: error,
+    });
+  }
   return {
-    pid: child.pid as number,
-    exited,
-    kill: (signal) => {
-      child.kill(signal);
-    },
+    pid: helper.pid,
+    exited: helper.exited.then((exit) => ({
+      code: exit.code,
+      signal: exit.signal,
+      stderrTail: exit.tail,
+      droppedBytes: exit.droppedBytes,
+    })),
+    kill: helper.kill,
   };
 }
-
-/** Calls `onLine` for each line, stripped of carriage returns and terminal escape sequences. */
-function eachLine(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
-  if (!stream) return Promise.resolve();
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  lines.on('line', (raw) => {
-    const line = cleanConsoleLine(raw);
-    if (line) onLine(line);
-  });
-  return new Promise((resolve) => lines.once('close', resolve));
-}
-

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { poll } from '../process/deadline.js';
 import { encodeCommand, LineDecoder, type QmpEvent, type QmpGreeting, type QmpMessage } from './framing.js';
 import { QmpCommandError, QmpDisconnectedError, QmpProtocolError, QmpTimeoutError } from './errors.js';
 
@@ -53,21 +53,27 @@ export class QmpClient extends EventEmitter<Events> {
    */
   static async connect(path: string, options: { timeoutMs: number; signal?: AbortSignal; retryMs?: number }): Promise<QmpClient> {
     const deadline = Date.now() + options.timeoutMs;
-    for (;;) {
-      options.signal?.throwIfAborted();
-      try {
-        const client = await QmpClient.#open(path, deadline - Date.now());
-        await client.execute('qmp_capabilities', undefined, { timeoutMs: Math.max(1000, deadline - Date.now()), signal: options.signal });
-        return client;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        const retryable = code === 'ENOENT' || code === 'ECONNREFUSED';
-        if (!retryable || Date.now() >= deadline) {
-          throw error instanceof Error && !retryable ? error : new QmpTimeoutError(`QMP socket ${path} did not answer within ${options.timeoutMs} ms`, { cause: error });
+    let lastError: unknown;
+    return poll(
+      async () => {
+        try {
+          const client = await QmpClient.#open(path, deadline - Date.now());
+          await client.execute('qmp_capabilities', undefined, { timeoutMs: Math.max(1000, deadline - Date.now()), signal: options.signal });
+          return client;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
+          lastError = error;
+          return undefined; // not there yet: QEMU creates the socket shortly after start
         }
-        await sleep(options.retryMs ?? 20, undefined, { signal: options.signal });
-      }
-    }
+      },
+      {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        intervalMs: options.retryMs ?? 20,
+        what: () => new QmpTimeoutError(`QMP socket ${path} did not answer within ${options.timeoutMs} ms`, { cause: lastError }),
+      },
+    );
   }
 
   static #open(path: string, timeoutMs: number): Promise<QmpClient> {

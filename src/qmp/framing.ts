@@ -3,6 +3,7 @@
  * "Wire protocol"). This module is pure: it splits a byte stream into messages and classifies
  * them, so that it can be tested without QEMU.
  */
+import { LineSplitter } from '../process/line-splitter.js';
 
 export interface QmpGreeting {
   QMP: { version: { qemu: { major: number; minor: number; micro: number }; package: string }; capabilities: string[] };
@@ -36,20 +37,28 @@ export function classify(value: unknown): QmpMessage {
   throw new SyntaxError(`unknown QMP message: ${JSON.stringify(value).slice(0, 200)}`);
 }
 
+/**
+ * QMP's own replies to what windock asks are a few KiB; 16 MiB bounds a misbehaving peer without
+ * ever cutting a real message.
+ */
+export const MAX_QMP_LINE_BYTES = 16 * 1024 * 1024;
+
 /** Accumulates chunks and yields each complete line's parsed message. */
 export class LineDecoder {
-  #buffer = '';
+  #messages: QmpMessage[] = [];
+  readonly #lines = new LineSplitter({
+    maxLineBytes: MAX_QMP_LINE_BYTES,
+    onLine: (line, cut) => {
+      if (cut) throw new SyntaxError(`QMP message longer than ${MAX_QMP_LINE_BYTES} bytes`);
+      const text = line.trim();
+      if (text) this.#messages.push(classify(JSON.parse(text)));
+    },
+  });
 
-  push(chunk: string): QmpMessage[] {
-    this.#buffer += chunk;
-    const messages: QmpMessage[] = [];
-    let newline: number;
-    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
-      const line = this.#buffer.slice(0, newline).trim();
-      this.#buffer = this.#buffer.slice(newline + 1);
-      if (line) messages.push(classify(JSON.parse(line)));
-    }
-    return messages;
+  push(chunk: string | Buffer): QmpMessage[] {
+    this.#messages = [];
+    this.#lines.push(chunk);
+    return this.#messages;
   }
 }
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
-import { runProgram } from '../subprocess.js';
+import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import { isIso9660, ISO9660_MAGIC_OFFSET, partitionScheme, type PartitionScheme } from './partition.js';
 import type { QemuImg } from './qemu-img.js';
 import { convertedBaseName, type FileIdentity, type ObservedMedia } from './storage-plan.js';
@@ -92,13 +92,11 @@ export async function extractBox(boxPath: string, storageDir: string, signal?: A
   const work = join(storageDir, `.extract-${randomUUID()}`);
   await mkdir(work);
   try {
-    const result = await runProgram(
-      'tar',
-      ['-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'],
-      signal ? { signal } : {},
-    );
-    if (result.failed) {
-      throw new AppError('media', `BOOT ${boxPath} is not a Vagrant box holding box.img: ${result.stderr.trim() || `tar exit code ${result.exitCode}`}`, {
+    const result = await runProgram(['tar', '-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'], { signal });
+    // A stop request ends the extraction; it says nothing about the box.
+    if (result.endedBy === 'abort') signal?.throwIfAborted();
+    if (!result.ok) {
+      throw new AppError('media', `BOOT ${boxPath} is not a Vagrant box holding box.img: ${result.stderr.trim() || `tar ${describeProgramEnd(result)}`}`, {
         hint: 'A libvirt Vagrant box is a tar archive with box.img and metadata.json.',
       });
     }

@@ -5,7 +5,7 @@
  *
  * Reference: qemu-img(1), https://www.qemu.org/docs/master/tools/qemu-img.html
  */
-import { runProgram } from '../subprocess.js';
+import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import { AppError } from '../errors.js';
 
 export interface ImageInfo {
@@ -30,9 +30,9 @@ export type QemuImgRun = (args: string[], options: RunOptions) => Promise<string
 
 export function spawnQemuImg(binary = 'qemu-img'): QemuImgRun {
   return async (args, options) => {
-    const result = await runProgram(binary, args, options.signal ? { signal: options.signal } : {});
-    if (result.failed) {
-      const reason = result.canceled ? 'aborted' : result.stderr.trim() || `exit code ${result.exitCode}`;
+    const result = await runProgram([binary, ...args], { signal: options.signal });
+    if (!result.ok) {
+      const reason = result.endedBy === 'abort' ? 'aborted' : result.stderr.trim() || describeProgramEnd(result);
       throw new QemuImgError(args, reason, result.exitCode);
     }
     return result.stdout;

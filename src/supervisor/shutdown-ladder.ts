@@ -5,8 +5,10 @@
  * the total fits inside the container's stop grace period. A hard request (second signal) skips
  * straight to `quit`.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
+import { within } from '../process/deadline.js';
+import { helperStopWorstCaseMs } from '../process/helper.js';
+import { terminate } from '../process/terminate.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { QemuExit, QemuProcess } from '../qemu/process.js';
 
@@ -28,23 +30,43 @@ export const DEFAULT_LADDER: Omit<LadderTimeouts, 'guestMs'> = {
   killMs: 2_000,
 };
 
+/** The most a single `system_powerdown` call may wait for its answer (clamped to the budget left). */
+const PRESS_TIMEOUT_MS = 2_000;
+
 /**
- * The longest the ladder can take for a SHUTDOWN_TIMEOUT: the guest's budget, a press call that
- * started just before it ran out (2 s), QMP quit's call and wait, SIGTERM's and SIGKILL's waits.
+ * The longest the ladder can take: every step is bounded by its own timeout and none overlaps
+ * the next (a press is clamped to the guest budget, `quit`'s call and wait share quitMs, and
+ * after SIGKILL the wait for the exit status ends after killMs). The documented margins
+ * (README, compose.yml, kubernetes.yml, the Dockerfile) are checked against this in
+ * test/unit/manifests.test.ts.
  */
 export function ladderWorstCaseMs(guestMs: number, ladder: Omit<LadderTimeouts, 'guestMs'> = DEFAULT_LADDER): number {
-  return guestMs + POWERDOWN_CALL_MS + 2 * ladder.quitMs + ladder.termMs + ladder.killMs;
+  return guestMs + ladder.quitMs + ladder.termMs + ladder.killMs;
 }
 
-/** How long one `system_powerdown` call may take. */
-const POWERDOWN_CALL_MS = 2_000;
+/**
+ * What windock spends after the ladder before it exits: stopping the network helper (dnsmasq or
+ * passt) and swtpm, each with the helper kill ladder (5 s grace, 2 s kill wait, 0.5 s drain), plus
+ * an allowance of 10 s for removing the iptables rules and links and flushing the last log lines
+ * (each is a few ms in practice; main.ts's exit backstop alone is 2 s).
+ */
+export const STOP_CLEANUP_MARGIN_MS = 2 * helperStopWorstCaseMs() + 10_000;
+
+/** From the stop request to windock's exit, at most: the container's stop grace period must exceed it. */
+export function stopWorstCaseMs(guestMs: number, ladder: Omit<LadderTimeouts, 'guestMs'> = DEFAULT_LADDER): number {
+  return ladderWorstCaseMs(guestMs, ladder) + STOP_CLEANUP_MARGIN_MS;
+}
 
 export type LadderStep = 'guest' | 'quit' | 'term' | 'kill';
 
 export interface LadderResult {
   /** The step that ended QEMU; 'guest' means the guest powered itself off after the press. */
   endedBy: LadderStep;
-  exit: QemuExit;
+  /**
+   * How QEMU exited; undefined when not even SIGKILL produced an exit status within killMs (a
+   * process stuck in the kernel): the ladder reports it killed rather than waiting forever.
+   */
+  exit: QemuExit | undefined;
   elapsedMs: number;
 }
 
@@ -64,7 +86,7 @@ export async function runShutdownLadder(input: LadderInput): Promise<LadderResul
   const start = now();
   let exit: QemuExit | undefined;
   void qemu.exited.then((e) => (exit = e));
-  const result = (endedBy: LadderStep, e: QemuExit): LadderResult => ({ endedBy, exit: e, elapsedMs: now() - start });
+  const result = (endedBy: LadderStep, e: QemuExit | undefined): LadderResult => ({ endedBy, exit: e, elapsedMs: now() - start });
 
   // 1. The power button, until the guest is off, the budget is spent, or a hard stop is asked.
   if (qmp && !hard.aborted && timeouts.guestMs > 0) {
@@ -73,11 +95,12 @@ export async function runShutdownLadder(input: LadderInput): Promise<LadderResul
     while (exit === undefined && !hard.aborted && now() < deadline) {
       press += 1;
       log.info({ step: 'powerdown', press, budgetMs: deadline - now() }, 'pressing the ACPI power button');
-      await qmp.execute('system_powerdown', undefined, { timeoutMs: POWERDOWN_CALL_MS }).catch((error: Error) => {
+      // Clamped to the budget left, so that a monitor slow to answer cannot stretch the step.
+      await qmp.execute('system_powerdown', undefined, { timeoutMs: Math.max(1, Math.min(PRESS_TIMEOUT_MS, deadline - now())) }).catch((error: Error) => {
         log.warn({ step: 'powerdown', err: error.message }, 'power button press failed');
       });
       const gap = timeouts.pressScheduleMs[Math.min(press - 1, timeouts.pressScheduleMs.length - 1)] ?? 10_000;
-      await waitFor(qemu.exited, Math.min(gap, Math.max(0, deadline - now())), hard);
+      await within(qemu.exited, Math.min(gap, Math.max(0, deadline - now())), hard);
     }
     if (exit !== undefined) return result('guest', exit);
     log.warn({ step: 'powerdown', waitedMs: now() - start, hard: hard.aborted }, hard.aborted ? 'second stop request: forcing the stop' : 'the guest did not power off in time');
@@ -86,35 +109,24 @@ export async function runShutdownLadder(input: LadderInput): Promise<LadderResul
   // 2. QMP quit: QEMU closes its disks cleanly, the guest loses only what it had not flushed.
   if (qmp && !qmp.closed && exit === undefined) {
     log.warn({ step: 'quit' }, 'asking QEMU to quit');
+    // The call and the wait for the exit share one quitMs.
+    const quitDeadline = now() + timeouts.quitMs;
     await qmp.execute('quit', undefined, { timeoutMs: timeouts.quitMs }).catch(() => undefined);
-    const e = await waitFor(qemu.exited, timeouts.quitMs);
+    const e = await within(qemu.exited, Math.max(0, quitDeadline - now()));
     if (e) return result('quit', e);
   } else if (exit !== undefined) {
     return result('guest', exit);
   }
 
   // 3. SIGTERM: QEMU treats it like quit, for a QEMU whose monitor no longer answers.
+  // 4. SIGKILL always ends it; the wait is only for the exit status, and bounded.
   log.warn({ step: 'term', pid: qemu.pid }, 'sending SIGTERM to QEMU');
-  qemu.kill('SIGTERM');
-  const termed = await waitFor(qemu.exited, timeouts.termMs);
-  if (termed) return result('term', termed);
-
-  // 4. SIGKILL always ends it; the wait is only for the exit status.
-  log.error({ step: 'kill', pid: qemu.pid }, 'sending SIGKILL to QEMU');
-  qemu.kill('SIGKILL');
-  const killed = await waitFor(qemu.exited, timeouts.killMs);
-  return result('kill', killed ?? (await qemu.exited));
-}
-
-/** Resolves with the value if it settles within `ms`, else undefined; an abort ends the wait early. */
-async function waitFor<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | undefined> {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await Promise.race([promise, sleep(ms, undefined, { signal: controller.signal }).catch(() => undefined)]);
-  } finally {
-    controller.abort();
-    signal?.removeEventListener('abort', onAbort);
-  }
+  const ended = await terminate(qemu, {
+    graceMs: timeouts.termMs,
+    killWaitMs: timeouts.killMs,
+    onKill: () => log.error({ step: 'kill', pid: qemu.pid }, 'sending SIGKILL to QEMU'),
+  });
+  if (ended.sent === 'SIGTERM') return result('term', ended.exit);
+  if (!ended.exit) log.error({ step: 'kill', pid: qemu.pid, waitedMs: timeouts.killMs }, 'QEMU did not exit after SIGKILL; its exit status is unknown');
+  return result('kill', ended.exit);
 }

@@ -9,6 +9,7 @@ import { AppError, EXIT_CODES } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { QmpEvent } from '../qmp/framing.js';
+import { within } from '../process/deadline.js';
 import type { QemuExit, QemuProcess } from '../qemu/process.js';
 import { runShutdownLadder, type LadderStep, type LadderTimeouts } from './shutdown-ladder.js';
 import type { StatusStore } from './status.js';
@@ -57,7 +58,8 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
     qmp = await Promise.race([deps.connectQmp(runAbort.signal), exited.then((exit) => Promise.reject(crashError(exit)))]);
   } catch (error) {
     qemu.kill('SIGKILL');
-    await exited;
+    // Bounded like the ladder's last step: a QEMU stuck in the kernel must not hang windock.
+    await within(exited, deps.ladder.killMs);
     throw error instanceof AppError ? error : new AppError('qemu', `QEMU's monitor did not answer: ${(error as Error).message}`, { cause: error });
   }
 
@@ -91,7 +93,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
   const ladder = await runShutdownLadder({ qmp, qemu, timeouts: deps.ladder, hard: deps.stop.hard, log: log.child({ component: 'shutdown' }) });
   qmp.close();
   deps.onStopped?.(ladder.elapsedMs / 1000, ladder.endedBy);
-  if (ladder.endedBy === 'guest' && !guestPoweredOff) {
+  if (ladder.endedBy === 'guest' && !guestPoweredOff && ladder.exit) {
     // QEMU went away during the wait without the guest's SHUTDOWN: a crash while stopping.
     return crashOutcome(ladder.exit, log, status);
   }

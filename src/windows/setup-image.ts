@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AppError } from '../errors.js';
-import { runProgram } from '../subprocess.js';
+import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import type { DiskBus, DriveSpec, NicModel } from '../qemu/vm-spec.js';
 import type { CatalogEntry } from './catalog.js';
 
@@ -119,10 +119,12 @@ export async function buildSetupImage(input: SetupImageInput): Promise<SetupImag
 
 async function run(file: string, args: string[], signal: AbortSignal | undefined): Promise<void> {
   // MTOOLS_SKIP_CHECK: images made by mkfs.fat have no CHS geometry mtools would insist on.
-  const result = await runProgram(file, args, { env: { MTOOLS_SKIP_CHECK: '1' }, timeoutMs: 120_000, ...(signal ? { signal } : {}) });
-  if (result.failed) {
-    const missing = result.exitCode === 127;
-    throw new AppError('internal', `${file} failed while building the Windows setup image: ${result.stderr.trim() || `exit code ${result.exitCode}`}`, {
+  const result = await runProgram([file, ...args], { env: { MTOOLS_SKIP_CHECK: '1' }, timeoutMs: 120_000, signal });
+  // A stop request ends the build; it is not a failure of the build.
+  if (result.endedBy === 'abort') signal?.throwIfAborted();
+  if (!result.ok) {
+    const missing = result.endedBy === 'start-failed' || result.exitCode === 127;
+    throw new AppError('internal', `${file} failed while building the Windows setup image: ${result.stderr.trim() || describeProgramEnd(result, 120_000)}`, {
       hint: missing ? 'Install the Debian packages "dosfstools" and "mtools".' : 'Check that RUN_DIR is writable and has free space.',
       details: { program: file, args },
     });

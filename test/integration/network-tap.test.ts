@@ -257,7 +257,7 @@ describe('NETWORK=tap in a namespace', () => {
     const [pid] = await dnsmasqPids(ns);
     await execa('kill', ['-KILL', String(pid)]);
     const died = await driver.next('died', 10_000);
-    expect(String(died.message)).toMatch(/dnsmasq exited unexpectedly \(SIGKILL\)/);
+    expect(String(died.message)).toMatch(/dnsmasq exited unexpectedly \(killed by SIGKILL\)/);
     await driver.close();
   });
 });

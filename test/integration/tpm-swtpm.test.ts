@@ -16,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { startTpm, type TpmSession } from '../../src/host/swtpm.js';
 import { copyGuestDisk } from '../fixtures/guest.js';
-import { killChild } from '../fixtures/child.js';
+import { killChild, processAlive } from '../fixtures/child.js';
 
 let dir: string;
 let qemu: ChildProcess | undefined;
@@ -44,15 +44,6 @@ function context(signal = new AbortController().signal) {
   });
   const log = createLogger({ level: 'debug', pretty: false, destination });
   return { config: { storage: join(dir, 'storage'), runDir: join(dir, 'run') } as never, log, signal };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
@@ -134,7 +125,7 @@ async function startSecureQemu(tpmSocket: string): Promise<{ qmpSocket: string }
 describe('swtpm for BOOT_MODE=secure', () => {
   it('runs in the foreground with its state in STORAGE/tpm, QEMU sees it and initializes it, close() stops it', async () => {
     tpm = await startTpm(context());
-    expect(alive(tpm.pid)).toBe(true);
+    expect(processAlive(tpm.pid)).toBe(true);
     expect(tpm.socket).toBe(join(dir, 'run', 'swtpm.sock'));
     expect(tpm.stateDir).toBe(join(dir, 'storage', 'tpm'));
 
@@ -147,7 +138,7 @@ describe('swtpm for BOOT_MODE=secure', () => {
     const pid = tpm.pid;
     await tpm.close();
     await tpm.close(); // idempotent
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
     expect((await readdir(join(dir, 'run'))).includes('swtpm.sock')).toBe(false);
     // The guest's TPM state stays for the next run.
     expect((await readdir(tpm.stateDir)).some((n) => n.startsWith('tpm2-00.permall'))).toBe(true);
@@ -162,7 +153,7 @@ describe('swtpm for BOOT_MODE=secure', () => {
     const reason = await Promise.race([tpm.died, sleep(30_000).then(() => undefined)]);
     expect(reason).toBeInstanceOf(Error);
     expect(String(reason)).toContain('swtpm');
-    expect(alive(tpm.pid)).toBe(false);
+    expect(processAlive(tpm.pid)).toBe(false);
   });
 
   it('replaces a stale socket path left by a crashed run', async () => {

@@ -1,7 +1,9 @@
 /**
  * The shipped manifests: kubernetes.yml and the lab's Kubernetes variant validated against the
  * Kubernetes OpenAPI schemas (kubernetes-models), and every file checked for the promises the
- * README makes about it — the stop grace period outlasts windock's shutdown ladder, the
+ * README makes about it — the stop grace period outlasts windock's shutdown ladder and cleanup
+ * (derived from ladderWorstCaseMs/stopWorstCaseMs, so a longer ladder or a shorter grace fails
+ * here, and every number the documents state about the ladder must be the ladder's own), the
  * environment names exist in the option table, nothing runs privileged, each VM has its own
  * storage. SHUTDOWN_TIMEOUT and the variable names come from src/config/options.ts, so a change
  * there that the manifests miss fails here.
@@ -14,12 +16,16 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Service } from 'kubernetes-models/v1/Service';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { OPTIONS } from '../../src/config/options.js';
+import { DEFAULT_LADDER, ladderWorstCaseMs, STOP_CLEANUP_MARGIN_MS, stopWorstCaseMs } from '../../src/supervisor/shutdown-ladder.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** What windock spends after SHUTDOWN_TIMEOUT before it exits: QMP quit ≤ 5 s, SIGTERM ≤ 5 s. */
-const LADDER_MARGIN_SECONDS = 10;
 const SHUTDOWN_TIMEOUT = OPTIONS.shutdownTimeout.default;
+/** The ladder after the guest's budget: quit + SIGTERM + SIGKILL (8 s). */
+const ESCALATION_SECONDS = ladderWorstCaseMs(0) / 1000;
+const CLEANUP_SECONDS = STOP_CLEANUP_MARGIN_MS / 1000;
+/** From the stop request to windock's exit, at most, for a SHUTDOWN_TIMEOUT in seconds. */
+const stopSeconds = (shutdownTimeout: number): number => stopWorstCaseMs(shutdownTimeout * 1000) / 1000;
 const KNOWN_ENV = new Set(Object.values(OPTIONS).map((row) => row.env));
 
 type Doc = Record<string, any>;
@@ -67,7 +73,7 @@ function kubernetesChecks(file: string, expectEnv: Record<string, string>): void
 
   it('gives the guest longer than SHUTDOWN_TIMEOUT plus the escalation to power off', () => {
     const timeout = Number(container.env.find((e: Doc) => e.name === 'SHUTDOWN_TIMEOUT')?.value ?? SHUTDOWN_TIMEOUT);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(timeout + LADDER_MARGIN_SECONDS);
+    expect(pod.terminationGracePeriodSeconds, `the stop takes up to ${stopSeconds(timeout)} s`).toBeGreaterThanOrEqual(stopSeconds(timeout));
   });
 
   it('sets only variables windock knows, with the documented values', () => {
@@ -138,7 +144,7 @@ function checkComposeService(name: string, service: Doc): void {
   expect(service.cap_add).toEqual(['NET_ADMIN']);
   expect(service.restart).toBe('on-failure');
   const timeout = Number(service.environment?.SHUTDOWN_TIMEOUT ?? SHUTDOWN_TIMEOUT);
-  expect(durationSeconds(service.stop_grace_period)).toBeGreaterThan(timeout + LADDER_MARGIN_SECONDS);
+  expect(durationSeconds(service.stop_grace_period), `${name}: the stop takes up to ${stopSeconds(timeout)} s`).toBeGreaterThanOrEqual(stopSeconds(timeout));
   for (const key of Object.keys(service.environment ?? {})) expect(KNOWN_ENV, `${name} env ${key}`).toContain(key);
   for (const value of Object.values(service.environment ?? {})) expect(typeof value, 'quoted env values').toBe('string');
   const targets = (service.ports as string[]).map((p) => p.split(':').pop());
@@ -193,5 +199,73 @@ describe('examples/lab compose files', () => {
     }
     expect(storages.size).toBe(services.length);
     expect(hostPorts.size).toBe(services.length * 3);
+  });
+});
+
+/** The text with YAML/Dockerfile comment markers and line breaks folded into single spaces. */
+function prose(file: string): string {
+  return readFileSync(join(ROOT, file), 'utf8').replace(/\n\s*#\s?/g, ' ').replace(/\s+/g, ' ');
+}
+
+/** Every number the pattern's first group captures; at least one must be there. */
+function claims(text: string, pattern: RegExp, what: string): number[] {
+  const found = [...text.matchAll(new RegExp(pattern.source, 'g'))].map((m) => Number(m[1]));
+  expect(found.length, `${what}: ${pattern} not found`).toBeGreaterThan(0);
+  return found;
+}
+
+describe('documented stop margins, derived from the shutdown ladder', () => {
+  const steps = { quit: DEFAULT_LADDER.quitMs / 1000, term: DEFAULT_LADDER.termMs / 1000, kill: DEFAULT_LADDER.killMs / 1000 };
+  const worst = stopSeconds(SHUTDOWN_TIMEOUT);
+
+  it('the default grace of 150 s covers the worst case (sanity of the derivation itself)', () => {
+    expect(worst).toBe(SHUTDOWN_TIMEOUT + ESCALATION_SECONDS + CLEANUP_SECONDS);
+    expect(worst).toBeLessThanOrEqual(150);
+  });
+
+  it('README.md states the ladder as it is, and asks for enough time', () => {
+    const readme = prose('README.md');
+    for (const n of claims(readme, /at most `SHUTDOWN_TIMEOUT` \+ (\d+) s in all/, 'README')) expect(n).toBe(ESCALATION_SECONDS);
+    for (const n of claims(readme, /QMP `quit` ≤ (\d+) s/, 'README quit')) expect(n).toBe(steps.quit);
+    for (const n of claims(readme, /SIGTERM to QEMU ≤ (\d+) s/, 'README SIGTERM')) expect(n).toBe(steps.term);
+    for (const n of claims(readme, /SIGKILL ≤ (\d+) s/, 'README SIGKILL')) expect(n).toBe(steps.kill);
+    for (const n of claims(readme, /asks QEMU to `quit` \((\d+) s\)/, 'README quit')) expect(n).toBe(steps.quit);
+    for (const n of claims(readme, /removes its rules \(≤ (\d+) s\)/, 'README cleanup')) expect(n).toBe(CLEANUP_SECONDS);
+    for (const n of claims(readme, /(\d+) s at most/, 'README total')) expect(n).toBe(worst);
+    for (const n of claims(readme, /docker stop -t (\d+)/, 'README docker stop -t')) expect(n).toBeGreaterThanOrEqual(worst);
+    const graces = [...readme.matchAll(/stop_grace_period: (\w+)`/g)].map((m) => m[1]!);
+    expect(graces.length, 'README names stop_grace_period').toBeGreaterThan(0);
+    for (const grace of graces) expect(durationSeconds(grace), `README stop_grace_period: ${grace}`).toBeGreaterThanOrEqual(worst);
+  });
+
+  it('compose.yml explains its stop_grace_period with the ladder\'s own numbers', () => {
+    const compose = prose('compose.yml');
+    for (const n of claims(compose, /QMP quit \(<= (\d+) s\)/, 'compose quit')) expect(n).toBe(steps.quit);
+    for (const n of claims(compose, /SIGTERM \(<= (\d+) s\)/, 'compose SIGTERM')) expect(n).toBe(steps.term);
+    for (const n of claims(compose, /SIGKILL \(<= (\d+) s\)/, 'compose SIGKILL')) expect(n).toBe(steps.kill);
+    const sum = /(\d+) \+ (\d+) = (\d+) s/.exec(compose);
+    expect(sum?.slice(1).map(Number)).toEqual([SHUTDOWN_TIMEOUT, ESCALATION_SECONDS, SHUTDOWN_TIMEOUT + ESCALATION_SECONDS]);
+    for (const n of claims(compose, /removes its rules \(<= (\d+) s\)/, 'compose cleanup')) expect(n).toBe(CLEANUP_SECONDS);
+    for (const n of claims(compose, /(\d+) s at most/, 'compose total')) expect(n).toBe(worst);
+  });
+
+  it('kubernetes.yml explains terminationGracePeriodSeconds with the ladder\'s own numbers', () => {
+    const k8s = prose('kubernetes.yml');
+    for (const n of claims(k8s, /QMP quit <= (\d+) s/, 'k8s quit')) expect(n).toBe(steps.quit);
+    for (const n of claims(k8s, /SIGTERM <= (\d+) s/, 'k8s SIGTERM')) expect(n).toBe(steps.term);
+    for (const n of claims(k8s, /SIGKILL <= (\d+) s/, 'k8s SIGKILL')) expect(n).toBe(steps.kill);
+    for (const n of claims(k8s, /cleanup \(<= (\d+) s\)/, 'k8s cleanup')) expect(n).toBe(CLEANUP_SECONDS);
+    for (const n of claims(k8s, /(\d+) s at most/, 'k8s total')) expect(n).toBe(worst);
+  });
+
+  it('the Dockerfile stops with SIGTERM and asks for enough time', () => {
+    const dockerfile = readFileSync(join(ROOT, 'image/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^STOPSIGNAL SIGTERM$/m);
+    const text = prose('image/Dockerfile');
+    for (const n of claims(text, /plus at most (\d+) s of escalation/, 'Dockerfile escalation')) expect(n).toBe(ESCALATION_SECONDS);
+    for (const n of claims(text, /(\d+) s of cleanup/, 'Dockerfile cleanup')) expect(n).toBe(CLEANUP_SECONDS);
+    for (const n of claims(text, /\((\d+) s in all\)/, 'Dockerfile total')) expect(n).toBe(worst);
+    for (const n of claims(text, /docker stop -t (\d+)/, 'Dockerfile docker stop -t')) expect(n).toBeGreaterThanOrEqual(worst);
+    for (const match of text.matchAll(/stop_grace_period: (\S+?)\)/g)) expect(durationSeconds(match[1]!)).toBeGreaterThanOrEqual(worst);
   });
 });
