@@ -140,6 +140,10 @@ export class VncBridge {
   /** Connects to QEMU's socket for a new WebSocket, then bridges the two. */
   #accept(ws: WebSocket, req: IncomingMessage): void {
     const o = this.#options;
+    // From the first byte: a frame the protocol refuses (unmasked, oversized, a bad opcode or
+    // close code) is an 'error' event, and one without a listener would throw. ws closes the
+    // connection itself after it.
+    ws.on('error', (error) => this.#log.debug({ reason: error.message }, 'viewer WebSocket failed'));
     // Nothing from the viewer may reach QEMU before the socket is connected.
     ws.pause();
     const abort = new AbortController();
@@ -210,7 +214,7 @@ export class VncBridge {
       }
     });
 
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const forward = (data: RawData, isBinary: boolean): void => {
       if (!isBinary) {
         closeWebSocket(ws, CLOSE.unsupportedData, 'binary frames only', o.closeTimeoutMs);
         return;
@@ -246,6 +250,16 @@ export class VncBridge {
           });
         }
       }
+    };
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        forward(data, isBinary);
+      } catch (error) {
+        // A bug here must cost this viewer its connection, never windock its life.
+        log.error({ err: error }, 'viewer message handler failed; closing the viewer');
+        closeWebSocket(ws, CLOSE.internalError, 'internal error', o.closeTimeoutMs);
+        vnc.destroy();
+      }
     });
 
     // A viewer that vanished without a FIN (network cut, sleeping laptop) is found by pings.
@@ -268,7 +282,6 @@ export class VncBridge {
       closeWebSocket(ws, this.#closing ? CLOSE.goingAway : CLOSE.internalError, 'VNC connection closed', o.closeTimeoutMs);
     });
 
-    ws.on('error', (error) => log.debug({ reason: error.message }, 'viewer WebSocket failed'));
     ws.on('close', (code: number) => {
       clearInterval(pinger);
       vnc.destroy();
@@ -328,7 +341,13 @@ function closeWebSocket(ws: WebSocket, code: number, reason: string, timeoutMs: 
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */
 export function rejectUpgrade(socket: Duplex, status: number, statusText: string, body: string, headers: Record<string, string> = {}): void {
+  // The answer may meet a reset; the caller's listener may not be there (tests, the bench).
+  if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
   if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   const lines = [
     `HTTP/1.1 ${status} ${statusText}`,
     'Connection: close',
@@ -338,4 +357,11 @@ export function rejectUpgrade(socket: Duplex, status: number, statusText: string
   ];
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
   socket.once('finish', () => socket.destroy());
+  // A client that never reads would keep the answer (and the socket) unfinished forever.
+  const timer = setTimeout(() => socket.destroy(), REJECT_TIMEOUT_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
+
+/** How long a refused upgrade's answer may take to be written before the socket is cut. */
+const REJECT_TIMEOUT_MS = 5_000;

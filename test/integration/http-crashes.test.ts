@@ -1,0 +1,99 @@
+/**
+ * Regression tests of the inputs that used to kill windock (issue 11), each against the real
+ * `windock` binary while it downloads its boot media: the web server and the viewer are up,
+ * QEMU (and so its VNC socket) is not yet. After each input windock must still be alive and
+ * /health/live must answer 200.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
+import { rawExchange, upgradeRequest, webSocketFrame, webSocketKey, type Step } from '../fixtures/raw-http.js';
+import { freePort, httpStatus, killRuns, pollUntil, startWindock, tail, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
+
+const TOKEN = 'crash-regression-token-0123456789';
+const runs: WindockRun[] = [];
+const dirs: string[] = [];
+let media: TestHttpServer;
+let windock: WindockRun;
+let port: number;
+
+beforeAll(async () => {
+  // A download that crawls: windock stays in the downloading phase for the whole file.
+  media = await startHttpServer(() => ({ kind: 'serve', file: { body: Buffer.alloc(64 * 2 ** 20) }, bytesPerSecond: 16 * 1024 }));
+});
+
+// One windock per test: on main, each of these inputs killed it.
+beforeEach(async () => {
+  const dir = await tempDir('http-crash');
+  dirs.push(dir);
+  port = await freePort();
+  windock = startWindock({ env: vmEnv(join(dir, 'storage'), join(dir, 'run'), port, { BOOT: media.url('/slow.iso'), WEB_AUTH: 'Y', WEB_TOKEN: TOKEN }) });
+  runs.push(windock);
+  // The viewer is loaded once the download begins: the status API answers for the token then.
+  await pollUntil(
+    () => fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status, () => 0),
+    (s) => s === 200,
+    60_000,
+  );
+});
+
+afterEach(async () => {
+  await killRuns(runs, dirs);
+});
+
+afterAll(async () => {
+  await media?.close();
+});
+
+async function expectAlive(what: string): Promise<void> {
+  const live = await httpStatus(`http://127.0.0.1:${port}/health/live`);
+  expect(windock.child.exitCode, `windock exited after ${what}; log tail:\n${tail(windock.lines)}\n${windock.stderr()}`).toBeNull();
+  expect(live.status, `/health/live after ${what}; log tail:\n${tail(windock.lines)}\n${windock.stderr()}`).toBe(200);
+}
+
+const exchange = (steps: Step[]) => rawExchange({ host: '127.0.0.1', port, capMs: 3_000, lingerMs: 300 }, steps);
+
+describe('inputs that used to crash windock', () => {
+  it('a target that new URL() refuses (//x:99999/) is answered, on the health server and in the viewer', async () => {
+    // An origin-form path that reads as an authority is just a path here (none served: 404);
+    // a target that is no URL at all is a 400.
+    const expected: [string, number][] = [['//x:99999/', 404], ['//[::1/', 404], ['//a:b@c:99999/?token=x', 404], ['http://x:99999/health', 400], ['*', 400]];
+    for (const [target, status] of expected) {
+      const r = await exchange([{ write: `GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n` }]);
+      expect(r.status, `${target}: ${r.received.toString('latin1')}`).toBe(status);
+      const up = await exchange([{ write: upgradeRequest(target.replace(/\/$/, '/websockify'), webSocketKey(), [`Authorization: Bearer ${TOKEN}`]) }]);
+      expect(up.status, `upgrade ${target}: ${up.received.toString('latin1')}`).toBe(status);
+      await expectAlive(`GET ${target}`);
+    }
+  });
+
+  it('a WebSocket upgrade answered 401 whose client resets the connection', async () => {
+    for (let i = 0; i < 40; i++) {
+      const request = upgradeRequest('/websockify', webSocketKey());
+      // Reset at every point: before the answer, right after the first byte of it, after a pause.
+      const steps: Step[][] = [
+        [{ write: request }, { reset: true }],
+        [{ write: request }, { waitFor: 1 }, { reset: true }],
+        [{ write: request }, { pauseMs: i % 5 }, { reset: true }],
+        [{ write: request.slice(0, 40) }, { reset: true }],
+      ];
+      const results = await Promise.all(steps.map((s) => exchange(s)));
+      const answered = results.find((r) => r.status !== undefined);
+      if (answered) expect(answered.status).toBe(401);
+    }
+    await expectAlive('401 upgrades reset by their clients');
+  });
+
+  it('an unmasked WebSocket frame while QEMU\'s VNC socket is not up closes that WebSocket only', async () => {
+    for (let i = 0; i < 10; i++) {
+      const r = await exchange([
+        { write: upgradeRequest('/websockify', webSocketKey(), [`Authorization: Bearer ${TOKEN}`]) },
+        { waitForText: '\r\n\r\n' },
+        { write: webSocketFrame({ opcode: 2, payload: Buffer.from('RFB 003.008\n'), mask: undefined }) },
+        { pauseMs: 50 },
+      ]);
+      await expectAlive(`unmasked frame ${i + 1} with no VNC socket`);
+      expect(r.status, r.received.toString('latin1')).toBe(101);
+    }
+  });
+});
