@@ -2,10 +2,18 @@
  * Regression tests of the inputs that used to kill windock (issue 11), each against the real
  * `windock` binary while it downloads its boot media: the web server and the viewer are up,
  * QEMU (and so its VNC socket) is not yet. After each input windock must still be alive and
- * /health/live must answer 200.
+ * /health/live must answer 200. A token outside Latin-1 (which config validation now refuses
+ * with exit 2) is tried on the real server and viewer in this process instead.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/http/metrics.js';
+import { startWebServer } from '../../src/http/server.js';
+import { createViewer } from '../../src/http/viewer.js';
+import { createLogger } from '../../src/log.js';
+import { StatusStore } from '../../src/supervisor/status.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { rawExchange, upgradeRequest, webSocketFrame, webSocketKey, type Step } from '../fixtures/raw-http.js';
 import { freePort, httpStatus, killRuns, pollUntil, startWindock, tail, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
@@ -22,25 +30,6 @@ beforeAll(async () => {
   media = await startHttpServer(() => ({ kind: 'serve', file: { body: Buffer.alloc(64 * 2 ** 20) }, bytesPerSecond: 16 * 1024 }));
 });
 
-// One windock per test: on main, each of these inputs killed it.
-beforeEach(async () => {
-  const dir = await tempDir('http-crash');
-  dirs.push(dir);
-  port = await freePort();
-  windock = startWindock({ env: vmEnv(join(dir, 'storage'), join(dir, 'run'), port, { BOOT: media.url('/slow.iso'), WEB_AUTH: 'Y', WEB_TOKEN: TOKEN }) });
-  runs.push(windock);
-  // The viewer is loaded once the download begins: the status API answers for the token then.
-  await pollUntil(
-    () => fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status, () => 0),
-    (s) => s === 200,
-    60_000,
-  );
-});
-
-afterEach(async () => {
-  await killRuns(runs, dirs);
-});
-
 afterAll(async () => {
   await media?.close();
 });
@@ -54,6 +43,25 @@ async function expectAlive(what: string): Promise<void> {
 const exchange = (steps: Step[]) => rawExchange({ host: '127.0.0.1', port, capMs: 3_000, lingerMs: 300 }, steps);
 
 describe('inputs that used to crash windock', () => {
+  // One windock per test: on main, each of these inputs killed it.
+  beforeEach(async () => {
+    const dir = await tempDir('http-crash');
+    dirs.push(dir);
+    port = await freePort();
+    windock = startWindock({ env: vmEnv(join(dir, 'storage'), join(dir, 'run'), port, { BOOT: media.url('/slow.iso'), WEB_AUTH: 'Y', WEB_TOKEN: TOKEN }) });
+    runs.push(windock);
+    // The viewer is loaded once the download begins: the status API answers for the token then.
+    await pollUntil(
+      () => fetch(`http://127.0.0.1:${port}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status, () => 0),
+      (s) => s === 200,
+      60_000,
+    );
+  });
+
+  afterEach(async () => {
+    await killRuns(runs, dirs);
+  });
+
   it('a target that new URL() refuses (//x:99999/) is answered, on the health server and in the viewer', async () => {
     // An origin-form path that reads as an authority is just a path here (none served: 404);
     // a target that is no URL at all is a 400.
@@ -94,6 +102,35 @@ describe('inputs that used to crash windock', () => {
       ]);
       await expectAlive(`unmasked frame ${i + 1} with no VNC socket`);
       expect(r.status, r.received.toString('latin1')).toBe(101);
+    }
+  });
+});
+
+describe('a token outside Latin-1', () => {
+  it('logs in (303 with a valid Set-Cookie), and the cookie then opens the page', async () => {
+    const token = 'windock-tökén-令牌-✓-0123456789';
+    const dir = await mkdtemp(join(tmpdir(), 'windock-latin1-'));
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', pretty: false, destination: { write: (l: string) => void lines.push(l) } });
+    const status = new StatusStore();
+    const web = await startWebServer({ port: 0, host: '127.0.0.1', status, log });
+    const viewer = createViewer({ vncSocket: join(dir, 'none.sock'), status, log, auth: { token }, viewOnly: false, metrics: createMetrics(status) });
+    web.setDelegate(viewer);
+    try {
+      const login = await rawExchange({ host: '127.0.0.1', port: web.port, capMs: 3_000, lingerMs: 300 }, [
+        { write: `GET /?token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n` },
+      ]);
+      const text = login.received.toString('latin1');
+      expect(login.status, `${text}\n${lines.slice(-5).join('')}`).toBe(303);
+      const cookie = /^set-cookie: ([^;\r]+)/im.exec(text)?.[1];
+      expect(cookie, text).toBeDefined();
+      const page = await fetch(`http://127.0.0.1:${web.port}/`, { headers: { cookie: cookie! } });
+      expect(page.status).toBe(200);
+      expect(lines.filter((l) => l.includes('handler failed'))).toEqual([]);
+    } finally {
+      await viewer.close();
+      await web.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
