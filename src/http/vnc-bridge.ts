@@ -313,7 +313,8 @@ export async function connectUnix(path: string, signal: AbortSignal): Promise<So
         signal.addEventListener('abort', onAbort, { once: true });
         socket.once('connect', () => {
           signal.removeEventListener('abort', onAbort);
-          socket.removeListener('error', reject);
+          // The 'error' listener below stays: it covers the socket until the caller adds its own
+          // (rejecting a settled promise does nothing).
           resolve(socket);
         });
         socket.once('error', (error) => {

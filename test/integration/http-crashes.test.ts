@@ -134,3 +134,40 @@ describe('a token outside Latin-1', () => {
     }
   });
 });
+
+describe('a handler that throws', () => {
+  it('answers 500 (or cuts the connection once headers are out), logs the stack, and the server carries on', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', pretty: false, destination: { write: (l: string) => void lines.push(l) } });
+    const web = await startWebServer({ port: 0, host: '127.0.0.1', status: new StatusStore(), log });
+    web.setDelegate({
+      handle(req, res) {
+        if (req.url === '/late') {
+          res.writeHead(200, { 'Content-Type': 'text/plain' });
+          res.write('partial');
+        }
+        throw new Error(`handler bug at ${req.url}`);
+      },
+      upgrade() {
+        throw new Error('upgrade bug');
+      },
+    });
+    const at = { host: '127.0.0.1', port: web.port, capMs: 3_000, lingerMs: 300 };
+    try {
+      const early = await rawExchange(at, [{ write: 'GET /early HTTP/1.1\r\nHost: a\r\n\r\n' }]);
+      expect(early.status, early.received.toString('latin1')).toBe(500);
+      const late = await rawExchange(at, [{ write: 'GET /late HTTP/1.1\r\nHost: a\r\n\r\n' }]);
+      // Headers were sent (perhaps still corked in the socket): no 500 can follow, the connection is cut.
+      expect(late.status).not.toBe(500);
+      expect(late.ended, late.received.toString('latin1')).toBe('closed');
+      const up = await rawExchange(at, [{ write: upgradeRequest('/websockify', webSocketKey()) }]);
+      expect(up.ended).toBe('closed');
+      expect((await fetch(`http://127.0.0.1:${web.port}/health/live`)).status).toBe(200);
+      const failures = lines.map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } }).filter((l) => /handler failed/.test(l.msg));
+      expect(failures.map((l) => l.msg)).toEqual(['request handler failed', 'request handler failed', 'upgrade handler failed']);
+      expect(failures[0]?.err?.stack).toContain('handler bug at /early');
+    } finally {
+      await web.close();
+    }
+  });
+});
