@@ -214,8 +214,12 @@ export class VncBridge {
       }
     });
 
+    // Once the stream is refused, what is still in flight is dropped (and not logged again).
+    let refused = false;
     const forward = (data: RawData, isBinary: boolean): void => {
+      if (refused) return;
       if (!isBinary) {
+        refused = true;
         closeWebSocket(ws, CLOSE.unsupportedData, 'binary frames only', o.closeTimeoutMs);
         return;
       }
@@ -226,6 +230,7 @@ export class VncBridge {
           pieces = filter.push(buffer);
         } catch (error) {
           if (!(error instanceof RfbFilterError)) throw error;
+          refused = true;
           log.warn({ reason: error.message }, 'view-only viewer sent an unparsable RFB stream; closing it');
           closeWebSocket(ws, CLOSE.policyViolation, 'unparsable RFB stream', o.closeTimeoutMs);
           vnc.destroy();
@@ -256,6 +261,7 @@ export class VncBridge {
         forward(data, isBinary);
       } catch (error) {
         // A bug here must cost this viewer its connection, never windock its life.
+        refused = true;
         log.error({ err: error }, 'viewer message handler failed; closing the viewer');
         closeWebSocket(ws, CLOSE.internalError, 'internal error', o.closeTimeoutMs);
         vnc.destroy();

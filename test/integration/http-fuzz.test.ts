@@ -88,6 +88,12 @@ it(`survives ${TOTAL} malformed and hostile inputs with /health 200 after every 
 
   const failedHandlers = windock.lines.filter((l) => HANDLER_FAILED.test(l.msg));
   expect(failedHandlers.map((l) => JSON.stringify(l)), `seed ${seed}: a handler threw`).toEqual([]);
+  // The inputs got past the HTTP layer: viewers were bridged to QEMU and the RFB filter refused garbage.
+  const said = (msg: string): number => windock.lines.filter((l) => l.msg === msg).length;
+  const depth = { bridged: said('viewer connected'), rfbRefused: said('view-only viewer sent an unparsable RFB stream; closing it') };
+  console.log(`http fuzz: windock's log counts ${JSON.stringify(depth)}`);
+  expect(depth.bridged, tail(windock.lines)).toBeGreaterThan(0);
+  expect(depth.rfbRefused, tail(windock.lines)).toBeGreaterThan(0);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   console.log(`http fuzz: seed ${seed}; inputs per kind ${JSON.stringify(counts)}; total ${total}`);
   console.log(`http fuzz: first status line of the answers ${JSON.stringify(Object.fromEntries(statuses))}`);
