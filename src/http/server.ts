@@ -12,7 +12,7 @@ import type { ListenOptions } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { StatusStore } from '../supervisor/status.js';
-import { failRequest, quietErrors } from './guard.js';
+import { failRequest, guardUpgrade } from './guard.js';
 import { healthResponse, isHealthPath } from './health.js';
 import { parseRequestTarget } from './request-target.js';
 import { sendText } from './static.js';
@@ -50,17 +50,12 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       failRequest(res, error, log, req.url);
     }
   });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // node:http drops its own 'error' listener from a socket it hands over for an upgrade.
-    quietErrors(socket, log);
-    try {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    guardUpgrade(req, socket, log, () => {
       if (delegate) delegate.upgrade(req, socket, head);
       else socket.destroy();
-    } catch (error) {
-      log.error({ err: error, url: req.url?.slice(0, 200) }, 'upgrade handler failed');
-      socket.destroy();
-    }
-  });
+    }),
+  );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, log));
   // Slow or idle clients must not pin sockets forever (a WebSocket is exempt once upgraded).
   server.headersTimeout = 10_000;

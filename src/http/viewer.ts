@@ -21,7 +21,7 @@ import { realpathSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { StatusSnapshot, StatusStore } from '../supervisor/status.js';
 import { createAuthorizer } from './auth.js';
-import { failRequest, quietErrors, settle } from './guard.js';
+import { failRequest, guardUpgrade, settle } from './guard.js';
 import type { Metrics } from './metrics.js';
 import { parseRequestTarget } from './request-target.js';
 import { safeRelativePath, sendText, serveFile } from './static.js';
@@ -210,14 +210,8 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Before anything is written: a client that resets the connection must not find the socket
-    // without an 'error' listener (that throws).
-    quietErrors(socket, log);
-    try {
-      upgradeChecked(req, socket, head);
-    } catch (error) {
-      log.error({ err: error, url: req.url?.slice(0, 200) }, 'upgrade handler failed');
-      socket.destroy();
-    }
+    // without an 'error' listener (that throws). The server does it too; tests call this directly.
+    guardUpgrade(req, socket, log, () => upgradeChecked(req, socket, head));
   }
 
   function upgradeChecked(req: IncomingMessage, socket: Duplex, head: Buffer): void {

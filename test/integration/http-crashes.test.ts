@@ -146,7 +146,7 @@ describe('a handler that throws', () => {
           res.writeHead(200, { 'Content-Type': 'text/plain' });
           res.write('partial');
         }
-        throw new Error(`handler bug at ${req.url}`);
+        throw new Error('handler bug');
       },
       upgrade() {
         throw new Error('upgrade bug');
@@ -154,7 +154,7 @@ describe('a handler that throws', () => {
     });
     const at = { host: '127.0.0.1', port: web.port, capMs: 3_000, lingerMs: 300 };
     try {
-      const early = await rawExchange(at, [{ write: 'GET /early HTTP/1.1\r\nHost: a\r\n\r\n' }]);
+      const early = await rawExchange(at, [{ write: 'GET /early?token=s3cret-in-query HTTP/1.1\r\nHost: a\r\n\r\n' }]);
       expect(early.status, early.received.toString('latin1')).toBe(500);
       const late = await rawExchange(at, [{ write: 'GET /late HTTP/1.1\r\nHost: a\r\n\r\n' }]);
       // Headers were sent (perhaps still corked in the socket): no 500 can follow, the connection is cut.
@@ -163,9 +163,12 @@ describe('a handler that throws', () => {
       const up = await rawExchange(at, [{ write: upgradeRequest('/websockify', webSocketKey()) }]);
       expect(up.ended).toBe('closed');
       expect((await fetch(`http://127.0.0.1:${web.port}/health/live`)).status).toBe(200);
-      const failures = lines.map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } }).filter((l) => /handler failed/.test(l.msg));
+      const failures = lines.map((l) => JSON.parse(l) as { msg: string; path?: string; err?: { stack?: string } }).filter((l) => /handler failed/.test(l.msg));
       expect(failures.map((l) => l.msg)).toEqual(['request handler failed', 'request handler failed', 'upgrade handler failed']);
-      expect(failures[0]?.err?.stack).toContain('handler bug at /early');
+      expect(failures[0]?.err?.stack).toContain('Error: handler bug');
+      expect(failures[0]).toMatchObject({ path: '/early' });
+      // The log line names the path, never the query: `?token=` carries the viewer token.
+      expect(lines.join('')).not.toContain('s3cret-in-query');
     } finally {
       await web.close();
     }
