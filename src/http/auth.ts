@@ -99,7 +99,7 @@ export function createAuthorizer(token: string | undefined): Authorizer {
     check(req, url) {
       if (token === undefined) return { ok: true };
       const fromCookie = parseCookies(req.headers.cookie).get(cookieName!);
-      if (fromCookie !== undefined && tokensEqual(fromCookie, token)) return { ok: true };
+      if (fromCookie !== undefined && tokensEqual(decodeCookieValue(fromCookie), token)) return { ok: true };
       const fromHeader = bearerToken(req.headers.authorization);
       if (fromHeader !== undefined && tokensEqual(fromHeader, token)) return { ok: true };
       const fromQuery = url.searchParams.get('token');
@@ -115,7 +115,25 @@ export function createAuthorizer(token: string | undefined): Authorizer {
  * reverse proxy saying so), or the browser would drop it on plain http://host:8006.
  */
 export function tokenCookie(token: string, secure: boolean): string {
-  return `${tokenCookieName(token)}=${token}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+  return `${tokenCookieName(token)}=${encodeCookieValue(token)}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+}
+
+/**
+ * The token as a cookie-octet string (RFC 6265 §4.1.1): percent-encoded, so that a token with a
+ * space, a `;` or a character outside Latin-1 neither breaks the header nor makes writeHead throw
+ * (ERR_INVALID_CHAR). A URL-safe token, the generated one included, is left as it is.
+ */
+export function encodeCookieValue(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/** The inverse of encodeCookieValue; a value that is not valid percent-encoding is taken as is. */
+export function decodeCookieValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 function isHttps(req: IncomingMessage): boolean {

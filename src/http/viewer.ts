@@ -21,7 +21,9 @@ import { realpathSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { StatusSnapshot, StatusStore } from '../supervisor/status.js';
 import { createAuthorizer } from './auth.js';
+import { failRequest, guardUpgrade, settle } from './guard.js';
 import type { Metrics } from './metrics.js';
+import { parseRequestTarget } from './request-target.js';
 import { safeRelativePath, sendText, serveFile } from './static.js';
 import { rejectUpgrade, VncBridge, type VncBridgeOptions } from './vnc-bridge.js';
 
@@ -90,7 +92,20 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
   const publicStatus = (s: StatusSnapshot) => statusBody(s, options.viewOnly);
 
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = requestUrl(req);
+    try {
+      return dispatch(req, res);
+    } catch (error) {
+      failRequest(res, error, log, req.url);
+      return true;
+    }
+  }
+
+  function dispatch(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = parseRequestTarget(req.url);
+    if (url === undefined) {
+      sendText(res, 400, 'bad request target\n', { Connection: 'close' });
+      return true;
+    }
     const path = url.pathname;
     const route = routeOf(path);
     if (route === undefined) return false;
@@ -99,7 +114,7 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
       return true;
     }
     if (route === 'metrics') {
-      options.metrics.render().then(
+      const rendered = options.metrics.render().then(
         (body) => {
           res.writeHead(200, { 'Content-Type': options.metrics.contentType, 'Cache-Control': 'no-store' });
           res.end(req.method === 'HEAD' ? undefined : body);
@@ -109,6 +124,7 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
           sendText(res, 500, 'metrics failed\n');
         },
       );
+      settle(rendered, res, log, req.url);
       return true;
     }
     const auth = authorizer.check(req, url);
@@ -129,17 +145,17 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
     }
     switch (route) {
       case 'page':
-        void serveFile(req, res, webRoot, 'index.html', { headers: PAGE_HEADERS });
+        settle(serveFile(req, res, webRoot, 'index.html', { headers: PAGE_HEADERS }), res, log, req.url);
         return true;
       case 'web':
-        void serveFile(req, res, webRoot, path.slice(1));
+        settle(serveFile(req, res, webRoot, path.slice(1)), res, log, req.url);
         return true;
       case 'novnc': {
         const relative = safeRelativePath(path.slice('/novnc/'.length));
         if (relative === undefined || !(relative.startsWith('core/') || relative.startsWith('vendor/'))) {
           sendText(res, 404, 'not found\n');
         } else {
-          void serveFile(req, res, novncRoot, relative);
+          settle(serveFile(req, res, novncRoot, relative), res, log, req.url);
         }
         return true;
       }
@@ -164,10 +180,15 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
     events.add(res);
     let timer: NodeJS.Timeout | undefined;
     let lastSent = 0;
+    // A write after the stream ended would emit 'error' on the response (write after end).
+    const write = (text: string): void => {
+      if (!res.writableEnded && !res.destroyed) res.write(text);
+    };
+    res.on('error', (error) => log.debug({ reason: error.message }, 'event stream failed'));
     const send = (): void => {
       timer = undefined;
       lastSent = Date.now();
-      res.write(`data: ${JSON.stringify(publicStatus(options.status.snapshot))}\n\n`);
+      write(`data: ${JSON.stringify(publicStatus(options.status.snapshot))}\n\n`);
     };
     send();
     const unsubscribe = options.status.subscribe(() => {
@@ -175,7 +196,7 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
       timer = setTimeout(send, Math.max(0, lastSent + eventIntervalMs - Date.now()));
     });
     // A comment line every 15 s keeps proxies from closing an idle stream.
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    const keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000);
     keepAlive.unref();
     const done = (): void => {
       unsubscribe();
@@ -188,7 +209,17 @@ export function createViewer(options: ViewerOptions): ViewerWithBridge {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = requestUrl(req);
+    // Before anything is written: a client that resets the connection must not find the socket
+    // without an 'error' listener (that throws). The server does it too; tests call this directly.
+    guardUpgrade(req, socket, log, () => upgradeChecked(req, socket, head));
+  }
+
+  function upgradeChecked(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = parseRequestTarget(req.url);
+    if (url === undefined) {
+      rejectUpgrade(socket, 400, 'Bad Request', 'bad request target\n');
+      return;
+    }
     if (url.pathname !== WEBSOCKET_PATH) {
       rejectUpgrade(socket, 404, 'Not Found', 'not found\n');
       return;
@@ -241,11 +272,6 @@ export function statusBody(s: StatusSnapshot, viewOnly: boolean): Record<string,
     error: s.error ?? null,
     viewOnly,
   };
-}
-
-function requestUrl(req: IncomingMessage): URL {
-  // Only the path and query matter; the host part is a placeholder (Host is client-controlled).
-  return new URL(req.url ?? '/', 'http://viewer.invalid');
 }
 
 /** RFC 6454 origin of the request vs the host it was sent to (direct or through a proxy). */

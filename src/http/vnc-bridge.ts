@@ -140,6 +140,10 @@ export class VncBridge {
   /** Connects to QEMU's socket for a new WebSocket, then bridges the two. */
   #accept(ws: WebSocket, req: IncomingMessage): void {
     const o = this.#options;
+    // From the first byte: a frame the protocol refuses (unmasked, oversized, a bad opcode or
+    // close code) is an 'error' event, and one without a listener would throw. ws closes the
+    // connection itself after it.
+    ws.on('error', (error) => this.#log.debug({ reason: error.message }, 'viewer WebSocket failed'));
     // Nothing from the viewer may reach QEMU before the socket is connected.
     ws.pause();
     const abort = new AbortController();
@@ -210,8 +214,12 @@ export class VncBridge {
       }
     });
 
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    // Once the stream is refused, what is still in flight is dropped (and not logged again).
+    let refused = false;
+    const forward = (data: RawData, isBinary: boolean): void => {
+      if (refused) return;
       if (!isBinary) {
+        refused = true;
         closeWebSocket(ws, CLOSE.unsupportedData, 'binary frames only', o.closeTimeoutMs);
         return;
       }
@@ -222,6 +230,7 @@ export class VncBridge {
           pieces = filter.push(buffer);
         } catch (error) {
           if (!(error instanceof RfbFilterError)) throw error;
+          refused = true;
           log.warn({ reason: error.message }, 'view-only viewer sent an unparsable RFB stream; closing it');
           closeWebSocket(ws, CLOSE.policyViolation, 'unparsable RFB stream', o.closeTimeoutMs);
           vnc.destroy();
@@ -246,6 +255,17 @@ export class VncBridge {
           });
         }
       }
+    };
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        forward(data, isBinary);
+      } catch (error) {
+        // A bug here must cost this viewer its connection, never windock its life.
+        refused = true;
+        log.error({ err: error }, 'viewer message handler failed; closing the viewer');
+        closeWebSocket(ws, CLOSE.internalError, 'internal error', o.closeTimeoutMs);
+        vnc.destroy();
+      }
     });
 
     // A viewer that vanished without a FIN (network cut, sleeping laptop) is found by pings.
@@ -268,7 +288,6 @@ export class VncBridge {
       closeWebSocket(ws, this.#closing ? CLOSE.goingAway : CLOSE.internalError, 'VNC connection closed', o.closeTimeoutMs);
     });
 
-    ws.on('error', (error) => log.debug({ reason: error.message }, 'viewer WebSocket failed'));
     ws.on('close', (code: number) => {
       clearInterval(pinger);
       vnc.destroy();
@@ -300,7 +319,8 @@ export async function connectUnix(path: string, signal: AbortSignal): Promise<So
         signal.addEventListener('abort', onAbort, { once: true });
         socket.once('connect', () => {
           signal.removeEventListener('abort', onAbort);
-          socket.removeListener('error', reject);
+          // The 'error' listener below stays: it covers the socket until the caller adds its own
+          // (rejecting a settled promise does nothing).
           resolve(socket);
         });
         socket.once('error', (error) => {
@@ -328,7 +348,13 @@ function closeWebSocket(ws: WebSocket, code: number, reason: string, timeoutMs: 
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */
 export function rejectUpgrade(socket: Duplex, status: number, statusText: string, body: string, headers: Record<string, string> = {}): void {
+  // The answer may meet a reset; the caller's listener may not be there (tests, the bench).
+  if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
   if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   const lines = [
     `HTTP/1.1 ${status} ${statusText}`,
     'Connection: close',
@@ -338,4 +364,11 @@ export function rejectUpgrade(socket: Duplex, status: number, statusText: string
   ];
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
   socket.once('finish', () => socket.destroy());
+  // A client that never reads would keep the answer (and the socket) unfinished forever.
+  const timer = setTimeout(() => socket.destroy(), REJECT_TIMEOUT_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
+
+/** How long a refused upgrade's answer may take to be written before the socket is cut. */
+const REJECT_TIMEOUT_MS = 5_000;

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   bearerToken,
   createAuthorizer,
+  decodeCookieValue,
   parseCookies,
   resolveWebToken,
   tokenCookieName,
@@ -54,6 +55,20 @@ describe('token checks', () => {
     expect('setCookie' in viaProxy && viaProxy.setCookie).toMatch(/; Secure$/);
     expect(auth.check(request({ cookie: `${name}=wrong` }), url('?token=nope')).ok).toBe(false);
     expect(auth.check(request({}), url()).ok).toBe(false);
+  });
+
+  it('sets a cookie that is a valid header for a token outside Latin-1 and accepts it back', async () => {
+    const { validateHeaderValue } = await import('node:http');
+    const token = 'tökén ✓ 令牌; "x"';
+    const auth = createAuthorizer(token);
+    const login = auth.check(request({}), new URL(`http://h/?token=${encodeURIComponent(token)}`));
+    if (!('setCookie' in login)) throw new Error(`no cookie set: ${JSON.stringify(login)}`);
+    // writeHead throws ERR_INVALID_CHAR on what this refuses.
+    expect(() => validateHeaderValue('Set-Cookie', login.setCookie)).not.toThrow();
+    expect(login.setCookie).toMatch(/^windock_token_[0-9a-f]{8}=[!#-+\--:<-[\]-~]+; Path=\//);
+    const cookie = login.setCookie.split(';')[0]!;
+    expect(auth.check(request({ cookie }), new URL('http://h/'))).toEqual({ ok: true });
+    expect(decodeCookieValue('%E0%A4%A')).toBe('%E0%A4%A');
   });
 
   it('lets everything through when WEB_AUTH=N', () => {

@@ -32,4 +32,15 @@ describe('health endpoints', () => {
     const { body } = healthResponse('/health', snapshot([{ phase: 'downloading', download, guestAddress: '172.30.0.2' }]));
     expect(body).toMatchObject({ ok: false, phase: 'downloading', download, guest: { address: '172.30.0.2', reachable: false } });
   });
+
+  it('shows an error as its code and a fixed sentence: no file path, no QEMU stderr', () => {
+    const message = 'QEMU exited with code 1: qemu-system-x86_64: -drive file=/storage/data.qcow2: Could not open /storage/data.qcow2: Permission denied';
+    for (const path of ['/health', '/health/live', '/health/ready'] as const) {
+      const { body } = healthResponse(path, snapshot([{ phase: 'starting' }, { phase: 'failed', error: { code: 'qemu', message } }]));
+      expect(body.error?.code).toBe('qemu');
+      expect(JSON.stringify(body)).not.toMatch(/\/storage|Permission|qemu-system/);
+    }
+    const unknown = healthResponse('/health', snapshot([{ phase: 'failed', error: { code: '/etc/passwd', message: '/run/windock/qmp.sock' } }]));
+    expect(unknown.body.error).toEqual({ code: 'internal', message: expect.not.stringMatching(/\//) as string });
+  });
 });

@@ -114,3 +114,34 @@ describe('RfbInputFilter', () => {
     expect(() => new RfbInputFilter().push(Buffer.concat([handshake, Buffer.from([255, 7])]))).toThrow(/sub-type 7/);
   });
 });
+
+describe('RfbInputFilter on hostile input', () => {
+  it('only ever throws RfbFilterError, whatever bytes come after a good handshake (seeded)', async () => {
+    const { createPrng, fuzzSeed } = await import('../../fixtures/prng.js');
+    const seed = fuzzSeed(process.env);
+    const prng = createPrng(seed);
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      const filter = new RfbInputFilter();
+      // Half the streams start with known message types so that the parser gets deep.
+      const known = [0, 2, 3, 4, 5, 6, 150, 248, 251, 255];
+      const pieces = [handshake, ...Array.from({ length: 1 + prng.int(6) }, () => {
+        const body = prng.bytes(prng.int(40));
+        if (prng.bool() && body.length > 0) body[0] = prng.pick(known);
+        return body;
+      })];
+      try {
+        for (const piece of pieces) {
+          // Arbitrary split points: the filter must not care how the stream is chunked.
+          const cut = prng.int(piece.length + 1);
+          filter.push(piece.subarray(0, cut));
+          filter.push(piece.subarray(cut));
+        }
+      } catch (error) {
+        expect(error, `seed ${seed}, stream ${i}: ${String(error)}`).toBeInstanceOf(RfbFilterError);
+        refused++;
+      }
+    }
+    expect(refused, `seed ${seed}`).toBeGreaterThan(0);
+  });
+});
