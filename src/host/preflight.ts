@@ -14,7 +14,7 @@
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext } from '../context.js';
-import { checkHost, combineHostProblems } from './check.js';
+import { checkHost, checkNetworkNamespace, combineHostProblems, hostNetnsEvidence } from './check.js';
 import type { HostFacts } from './facts.js';
 import {
   defaultProbeDeps,
@@ -41,6 +41,12 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
   const { config } = ctx;
   let facts = await probeHost(deps);
   log.debug({ facts }, 'host probed');
+  // Before any fix below: in the host's own namespace, even setting ip_forward would change the host.
+  const hostNetns = checkNetworkNamespace(config, facts.netns);
+  if (hostNetns) throw hostNetns;
+  if (config.network === 'tap' && config.hostNetwork) {
+    log.warn({ evidence: hostNetnsEvidence(facts.netns) }, 'HOST_NETWORK=Y: NETWORK=tap runs even if this is the host\'s network namespace');
+  }
 
   // Also with KVM=N: a /dev/kvm passed into the container gets the same group and mode either way,
   // so that what `docker exec` shows does not depend on the accelerator chosen.
