@@ -68,7 +68,7 @@ export const OPTIONS = {
   }),
   bootTrust: option<boolean>({
     env: 'BOOT_TRUST', flag: 'boot-trust', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
-    doc: 'Y: let a BOOT image name other files (a qcow2 backing or data file, VMDK extents beyond its own folder, json: names); they become readable by the guest',
+    doc: 'Y: let a BOOT image name other files (a qcow2 backing or data file, VMDK extents beyond its own folder); they become readable by the guest',
   }),
   storage: option<string>({
     env: 'STORAGE', flag: 'storage', default: '/storage', defaultText: '/storage', parse: parseText, group: 'Storage',
