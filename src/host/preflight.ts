@@ -44,9 +44,8 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
   // Before any fix below: in the host's own namespace, even setting ip_forward would change the host.
   const hostNetns = checkNetworkNamespace(config, facts.netns);
   if (hostNetns) throw hostNetns;
-  if (config.network === 'tap' && config.hostNetwork) {
-    log.warn({ evidence: hostNetnsEvidence(facts.netns) }, 'HOST_NETWORK=Y: NETWORK=tap runs even if this is the host\'s network namespace');
-  }
+  const evidence = config.network === 'tap' && config.hostNetwork ? hostNetnsEvidence(facts.netns) : [];
+  if (evidence.length > 0) log.warn({ evidence }, "HOST_NETWORK=Y: NETWORK=tap runs in what looks like the host's network namespace");
 
   // Also with KVM=N: a /dev/kvm passed into the container gets the same group and mode either way,
   // so that what `docker exec` shows does not depend on the accelerator chosen.
