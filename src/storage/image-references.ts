@@ -35,7 +35,7 @@ export interface VmdkDescriptor {
 }
 
 /**
- * Extent lines of a VMDK descriptor, read as QEMU's vmdk_parse_extents does: `ACCESS SECTORS
+ * Extent lines of a VMDK descriptor, as QEMU's vmdk_parse_extents reads them: `ACCESS SECTORS
  * TYPE "FILE" [OFFSET]` (VMware Virtual Disk Format 1.1, §"Extent Descriptions"). ZERO extents
  * name no file. `parentFileNameHint` is a differencing disk's parent: a backing file.
  */
@@ -44,7 +44,8 @@ export function parseVmdkDescriptor(text: string): VmdkDescriptor {
   let parent: string | undefined;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
-    const extent = /^(?:RW|RDONLY|NOACCESS)\s+\d+\s+\S+\s+"([^"\r\n]*)"/.exec(line);
+    // Looser than QEMU (any access word, a signed count as sscanf's %ld takes): nothing QEMU opens is missed.
+    const extent = /^\S+\s+[+-]?\d+\s+\S+\s+"([^"\r\n]*)"/.exec(line);
     if (extent) extents.push(extent[1] as string);
     const hint = /^parentFileNameHint\s*=\s*"([^"]*)"/.exec(line);
     if (hint) parent = hint[1];

@@ -10,9 +10,10 @@ describe('parseVmdkDescriptor', () => {
       'RW 2048 FLAT "disk-flat.vmdk" 0',
       '  RDONLY 100 SPARSE "/etc/shadow"',
       'RW 100 ZERO',
+      'RW\t+16 FLAT "/etc/hostname" 0',
       'ddb.adapterType = "ide"',
     ].join('\r\n');
-    expect(parseVmdkDescriptor(text)).toEqual({ extents: ['disk-flat.vmdk', '/etc/shadow'], parent: '/base/parent.vmdk' });
+    expect(parseVmdkDescriptor(text)).toEqual({ extents: ['disk-flat.vmdk', '/etc/shadow', '/etc/hostname'], parent: '/base/parent.vmdk' });
   });
 });
 
