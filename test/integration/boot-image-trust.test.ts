@@ -4,7 +4,7 @@
  * real binary (nothing in STORAGE is made) and through the storage stage — unless BOOT_TRUST=Y.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
@@ -60,6 +60,25 @@ const HOSTILE: [string, Maker][] = [
     (dir) => {
       const image = join(dir, 'evil.vmdk');
       writeFileSync(image, descriptor('/etc/hostname', 1));
+      return { image, reason: new RegExp(`its extent "/etc/hostname" lies outside the image's folder ${dir}`) };
+    },
+  ],
+  [
+    'a binary sparse VMDK whose embedded descriptor (capacity 0) has the extent /etc/hostname',
+    (dir) => {
+      // vmdk.c vmdk_open_vmdk4: a header of capacity 0 makes QEMU open the embedded descriptor's extents.
+      const image = join(dir, 'embedded.vmdk');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', image, '1M']);
+      const bytes = readFileSync(image);
+      const offset = Number(bytes.readBigUInt64LE(28)) * 512;
+      const length = Number(bytes.readBigUInt64LE(36)) * 512;
+      const text = bytes.subarray(offset, offset + length).toString('latin1').split('\0')[0]!;
+      const evil = text.replace('monolithicSparse', 'monolithicFlat').replace(/RW (\d+) SPARSE "[^"]*"/, 'RW $1 FLAT "/etc/hostname" 0');
+      expect(evil).toContain('"/etc/hostname"');
+      bytes.writeBigUInt64LE(0n, 12);
+      bytes.fill(0, offset, offset + length);
+      bytes.write(evil, offset, 'latin1');
+      writeFileSync(image, bytes);
       return { image, reason: new RegExp(`its extent "/etc/hostname" lies outside the image's folder ${dir}`) };
     },
   ],
