@@ -1,7 +1,7 @@
 /**
  * The composition root: builds the real adapters and runs one container's life in order —
- * web server, preflight, viewer token, storage, TPM, network, QEMU — then takes everything down
- * in reverse. Every stage gets the same RunContext; a stop request at any point ends the run
+ * STORAGE check, web server, preflight, viewer token, storage, TPM, network, QEMU — then takes
+ * everything down in reverse. Every stage gets the same RunContext; a stop request at any point ends the run
  * cleanly (exit 0 when no VM ran yet).
  */
 import { mkdir, rm } from 'node:fs/promises';
@@ -24,6 +24,7 @@ import { QmpClient } from './qmp/client.js';
 import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
 import { QemuImg } from './storage/qemu-img.js';
 import { StateFile } from './storage/state-file.js';
+import { ensureStorageDir } from './storage/storage-dir.js';
 import { DEFAULT_LADDER, stopWorstCaseMs } from './supervisor/shutdown-ladder.js';
 import { StatusStore } from './supervisor/status.js';
 import { StopRequestedError, type StopRequests } from './supervisor/stop-requests.js';
@@ -42,7 +43,14 @@ const READY_PROBE_INTERVAL_MS = 2_000;
 export async function runApp(options: AppOptions): Promise<number> {
   const { log, stop } = options;
   const status = new StatusStore();
-  const ctx: RunContext = { config: options.config, log, status, state: new StateFile(options.config.storage), signal: stop.graceful };
+  const state = new StateFile(options.config.storage, {
+    onRecovered: (r) =>
+      log.warn(
+        { component: 'storage', file: r.file, kept: r.kept, reason: r.reason, recovered: r.recovered, dropped: r.dropped },
+        'windock.json was damaged: the readable facts are kept, the damaged file is kept beside it',
+      ),
+  });
+  const ctx: RunContext = { config: options.config, log, status, state, signal: stop.graceful };
   const resources: Resource[] = [];
   status.subscribe((s, previous) => {
     if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
@@ -53,6 +61,8 @@ export async function runApp(options: AppOptions): Promise<number> {
   }, { once: true });
 
   try {
+    // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.
+    await ensureStorageDir(options.config.storage);
     await prepareRunDir(options.config.runDir);
     const web = await startWebServer({ port: options.config.webPort, status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });

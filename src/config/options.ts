@@ -13,6 +13,7 @@ import {
   parsePortList,
   parseSha256,
   parseText,
+  parseWebToken,
   parseWords,
   sizeParser,
   type Parser,
@@ -65,6 +66,10 @@ export const OPTIONS = {
     env: 'BOOT_COPY', flag: 'boot-copy', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
     doc: 'Y: copy a local BOOT disk image instead of layering a copy-on-write overlay on it',
   }),
+  bootTrust: option<boolean>({
+    env: 'BOOT_TRUST', flag: 'boot-trust', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
+    doc: 'Y: let a BOOT image name other files (a qcow2 backing or data file, VMDK extents beyond its own folder); they become readable by the guest',
+  }),
   storage: option<string>({
     env: 'STORAGE', flag: 'storage', default: '/storage', defaultText: '/storage', parse: parseText, group: 'Storage',
     doc: 'persistent directory: disks, downloads, state',
@@ -113,6 +118,10 @@ export const OPTIONS = {
     env: 'MAC', flag: 'mac', default: undefined, defaultText: 'generated once, kept in windock.json', parse: parseMac, group: 'Network',
     doc: "the guest NIC's MAC address",
   }),
+  hostNetwork: option<boolean>({
+    env: 'HOST_NETWORK', flag: 'host-network', default: false, defaultText: 'N', parse: parseBool, group: 'Network',
+    doc: "Y: allow NETWORK=tap in what looks like the host's own network namespace (every port of the host would be forwarded to the guest)",
+  }),
   hostPorts: option<PortRule[]>({
     env: 'HOST_PORTS', flag: 'host-ports', default: [], defaultText: '(none)', parse: parsePortList, group: 'Network',
     doc: 'container ports that stay with the container instead of being forwarded to the guest (WEB_PORT always does)',
@@ -130,7 +139,7 @@ export const OPTIONS = {
     doc: 'guest port whose answer makes /health/ready 200',
   }),
   webToken: option<string>({
-    env: 'WEB_TOKEN', flag: 'web-token', default: undefined, defaultText: 'random, kept in STORAGE', parse: parseText, group: 'Web', secret: true,
+    env: 'WEB_TOKEN', flag: 'web-token', default: undefined, defaultText: 'random, kept in STORAGE', parse: parseWebToken, group: 'Web', secret: true,
     doc: 'access token of the browser viewer',
   }),
   webAuth: option<boolean>({

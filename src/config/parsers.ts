@@ -3,7 +3,7 @@
  * and its raw text, and either returns the typed value or throws `invalidSetting` naming the
  * variable, the value and the accepted form (house rule 4).
  */
-import { invalidSetting } from '../errors.js';
+import { AppError, invalidSetting } from '../errors.js';
 
 export type Parser<T> = (raw: string, name: string) => T;
 
@@ -154,4 +154,38 @@ export function parseSha256(raw: string, name: string): string {
   const text = raw.trim().toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(text)) throw invalidSetting(name, raw, 'a SHA-256 digest of 64 hexadecimal digits');
   return text;
+}
+
+export const WEB_TOKEN_MIN_LENGTH = 16;
+/** RFC 3986 §2.3 unreserved characters: safe unescaped in a URL query and in a cookie value (RFC 6265 §4.1.1). */
+const TOKEN_CHARACTER = /[A-Za-z0-9._~-]/;
+
+/**
+ * Why a viewer token is unusable, in words that do not reveal it (its length, or the class and
+ * position of the first bad character), or undefined when it is fine. Shared by WEB_TOKEN and
+ * the token kept in windock.json.
+ */
+export function webTokenProblem(token: string): string | undefined {
+  if (token.length < WEB_TOKEN_MIN_LENGTH) return `${token.length} characters`;
+  const index = [...token].findIndex((c) => !TOKEN_CHARACTER.test(c));
+  if (index < 0) return undefined;
+  const c = [...token][index] as string;
+  const kind = /\s/.test(c)
+    ? 'whitespace'
+    : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f
+      ? 'a control character'
+      : c.charCodeAt(0) > 0x7f
+        ? 'a non-ASCII character'
+        : 'punctuation other than . _ ~ -';
+  return `${kind} at character ${index + 1}`;
+}
+
+/** The message never holds the token itself: it is a secret even when it is a bad one. */
+export function parseWebToken(raw: string, name: string): string {
+  const problem = webTokenProblem(raw);
+  if (problem === undefined) return raw;
+  throw new AppError('config', `${name} must be at least ${WEB_TOKEN_MIN_LENGTH} characters from A-Z a-z 0-9 . _ ~ -, got ${problem}`, {
+    hint: `Generate one with \`openssl rand -hex 32\`, or leave ${name} unset for a random token kept in STORAGE.`,
+    details: { variable: name, length: raw.length },
+  });
 }

@@ -4,9 +4,9 @@
  * value is reported, not only the first.
  */
 import { AppError } from '../errors.js';
-import { resolveVersion } from '../windows/catalog.js';
-import { windowsSettings } from '../windows/settings.js';
+import { crossCheck } from './cross-check.js';
 import { OPTIONS, type Config, type Option, type OptionName } from './options.js';
+import { REDACTED, redactUrl } from './redact.js';
 
 export type RawSettings = Readonly<Record<string, string | undefined>>;
 
@@ -37,30 +37,19 @@ export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config
   return config as Config;
 }
 
-/**
- * Checks that need several settings: VERSION must name a known Windows (or be a URL) when no
- * BOOT is given, and the Windows account settings must suit that Windows. Done here so that a
- * typo exits 2 before anything in STORAGE is touched.
- */
-function crossCheck(config: Config): AppError[] {
-  if (config.boot) return [];
-  try {
-    const version = resolveVersion(config.version);
-    if (version.kind === 'catalog' && !config.manual) windowsSettings(config, version.entry);
-    return [];
-  } catch (error) {
-    if (error instanceof AppError) return [error];
-    throw error;
-  }
-}
+/** Settings that may hold a URL with credentials or a signed query. */
+const URL_SETTINGS: ReadonlySet<OptionName> = new Set(['boot', 'version']);
 
-/** The configuration as printed by `windock config`: secrets replaced, everything else kept. */
+/**
+ * The configuration as printed by `windock config` and logged at start-up: secrets replaced, URLs
+ * without user info or query (redact.ts), everything else kept.
+ */
 export function redactConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const [key, row] of Object.entries(OPTIONS) as [OptionName, Option<unknown>][]) {
     const value = config[key];
     if (value === undefined) continue;
-    shown[key] = row.secret ? '[redacted]' : value;
+    shown[key] = row.secret ? REDACTED : typeof value === 'string' && URL_SETTINGS.has(key) ? redactUrl(value) : value;
   }
   return shown;
 }

@@ -11,6 +11,18 @@ export interface KvmFacts {
   problem: string | undefined;
 }
 
+/** The network namespace windock runs in, for telling a container's own from the host's. */
+export interface NetnsFacts {
+  /** Inode of /proc/self/ns/net (`net:[N]`), undefined when unreadable. */
+  netInode: number | undefined;
+  /** Inode of /proc/self/ns/pid. */
+  pidInode: number | undefined;
+  /** Inode of /proc/1/ns/net; undefined when PID 1 is not ours to inspect (EACCES without CAP_SYS_PTRACE). */
+  pid1NetInode: number | undefined;
+  /** The namespace's interfaces (`ip -details -json link`), undefined when `ip` could not say. */
+  links: { name: string; kind: string | undefined; parentBus: string | undefined }[] | undefined;
+}
+
 export interface HostFacts {
   kvm: KvmFacts;
   /** "vmx" (Intel VT-x), "svm" (AMD-V), or none listed in /proc/cpuinfo. */
@@ -25,4 +37,5 @@ export interface HostFacts {
   cpusAvailable: number;
   /** Helper programs found on PATH. */
   programs: { passt: boolean; swtpm: boolean; dnsmasq: boolean };
+  netns: NetnsFacts;
 }

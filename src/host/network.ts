@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { RDP_PORT } from '../config/cross-check.js';
 import type { Config } from '../config/options.js';
 import type { PortRule } from '../config/parsers.js';
 import type { Resource, RunContext } from '../context.js';
@@ -68,7 +69,7 @@ export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): Networ
 }
 
 /** The RDP port: the one users publish (`-p 3389:3389/tcp -p 3389:3389/udp`). */
-export const RDP_PORT = 3389;
+export { RDP_PORT };
 const NIC_MODEL: NicModel = 'virtio-net-pci';
 /** QEMU's slirp puts the first guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
 export const SLIRP_GUEST_ADDRESS = '10.0.2.15';
@@ -225,19 +226,16 @@ export interface PortForward {
   guestPort: number;
 }
 
-/** 3389 tcp+udp plus USER_PORTS, one forward per port and protocol, without duplicates. */
-export function userForwards(config: Pick<Config, 'userPorts' | 'webPort'>): PortForward[] {
+/**
+ * 3389 tcp+udp plus USER_PORTS, one forward per port and protocol, without duplicates. A clash
+ * with WEB_PORT was refused when the settings were resolved (config/cross-check.ts).
+ */
+export function userForwards(config: Pick<Config, 'userPorts'>): PortForward[] {
   const rules: PortRule[] = [{ from: RDP_PORT, to: RDP_PORT, protocol: 'both' }, ...config.userPorts];
   const seen = new Set<string>();
   const forwards: PortForward[] = [];
   for (const rule of rules) {
     for (let port = rule.from; port <= rule.to; port++) {
-      if (port === config.webPort) {
-        throw new AppError('config', `USER_PORTS must not include WEB_PORT ${config.webPort}: that port is windock's own`, {
-          hint: 'Remove it from USER_PORTS, or move WEB_PORT elsewhere.',
-          details: { variable: 'USER_PORTS', webPort: config.webPort },
-        });
-      }
       for (const protocol of rule.protocol === 'both' ? (['tcp', 'udp'] as const) : [rule.protocol]) {
         const key = `${protocol}/${port}`;
         if (seen.has(key)) continue;

@@ -14,7 +14,7 @@
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext } from '../context.js';
-import { checkHost, combineHostProblems } from './check.js';
+import { checkHost, checkNetworkNamespace, combineHostProblems, hostNetnsEvidence } from './check.js';
 import type { HostFacts } from './facts.js';
 import {
   defaultProbeDeps,
@@ -41,6 +41,11 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
   const { config } = ctx;
   let facts = await probeHost(deps);
   log.debug({ facts }, 'host probed');
+  // Before any fix below: in the host's own namespace, even setting ip_forward would change the host.
+  const hostNetns = checkNetworkNamespace(config, facts.netns);
+  if (hostNetns) throw hostNetns;
+  const evidence = config.network === 'tap' && config.hostNetwork ? hostNetnsEvidence(facts.netns) : [];
+  if (evidence.length > 0) log.warn({ evidence }, "HOST_NETWORK=Y: NETWORK=tap runs in what looks like the host's network namespace");
 
   // Also with KVM=N: a /dev/kvm passed into the container gets the same group and mode either way,
   // so that what `docker exec` shows does not depend on the accelerator chosen.

@@ -4,11 +4,11 @@
  * a program) comes in through `ProbeDeps`, so unit tests probe a temp directory.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, open, readFile, stat } from 'node:fs/promises';
+import { access, open, readFile, readlink, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { runProgram, shellStatus } from '../process/run-program.js';
-import type { HostFacts, KvmFacts } from './facts.js';
+import type { HostFacts, KvmFacts, NetnsFacts } from './facts.js';
 
 /** Linux device numbers, Documentation/admin-guide/devices.txt: misc major 10. */
 export const KVM_DEVICE = { major: 10, minor: 232 } as const;
@@ -88,7 +88,7 @@ export function defaultProbeDeps(overrides: Partial<ProbeDeps> = {}): ProbeDeps 
 }
 
 export async function probeHost(deps: ProbeDeps): Promise<HostFacts> {
-  const [kvm, cpuVirtualization, tun, vhostNet, netAdmin, ipForward, iptablesBackend, memory, cpus, programs] =
+  const [kvm, cpuVirtualization, tun, vhostNet, netAdmin, ipForward, iptablesBackend, memory, cpus, programs, netns] =
     await Promise.all([
       probeKvm(deps),
       probeCpuVirtualization(deps),
@@ -100,6 +100,7 @@ export async function probeHost(deps: ProbeDeps): Promise<HostFacts> {
       probeMemory(deps),
       probeCpus(deps),
       probePrograms(deps),
+      probeNetns(deps),
     ]);
   return {
     kvm,
@@ -112,6 +113,7 @@ export async function probeHost(deps: ProbeDeps): Promise<HostFacts> {
     memoryAvailableBytes: memory,
     cpusAvailable: cpus,
     programs,
+    netns,
   };
 }
 
@@ -227,6 +229,45 @@ export async function findProgram(dirs: string[], name: string): Promise<string 
     }
   }
   return undefined;
+}
+
+/** The namespace links and interfaces that tell a container's network namespace from the host's (check.ts). */
+export async function probeNetns(deps: ProbeDeps): Promise<NetnsFacts> {
+  const inode = async (path: string): Promise<number | undefined> => {
+    const link = await readlink(path).catch(() => undefined);
+    const match = /^\w+:\[(\d+)\]$/.exec(link ?? '');
+    return match ? Number(match[1]) : undefined;
+  };
+  const [netInode, pidInode, pid1NetInode, links] = await Promise.all([
+    inode(join(deps.procDir, 'self', 'ns', 'net')),
+    inode(join(deps.procDir, 'self', 'ns', 'pid')),
+    inode(join(deps.procDir, '1', 'ns', 'net')),
+    probeLinks(deps),
+  ]);
+  return { netInode, pidInode, pid1NetInode, links };
+}
+
+/**
+ * Links from rtnetlink via `ip -details -json link show` (iproute2 ≥ 4.13), not /sys/class/net:
+ * sysfs shows the namespace of whoever mounted it, rtnetlink always the caller's own.
+ * `parentbus` (IFLA_PARENT_DEV_BUS_NAME, Linux 5.14) names the bus of a device backed by hardware.
+ */
+async function probeLinks(deps: ProbeDeps): Promise<NetnsFacts['links']> {
+  try {
+    const { exitCode, stdout } = await deps.run('ip', ['-details', '-json', 'link', 'show']);
+    if (exitCode !== 0) return undefined;
+    const parsed = JSON.parse(stdout) as { ifname?: unknown; parentbus?: unknown; linkinfo?: { info_kind?: unknown } }[];
+    if (!Array.isArray(parsed)) return undefined;
+    return parsed
+      .filter((l) => typeof l.ifname === 'string')
+      .map((l) => ({
+        name: l.ifname as string,
+        kind: typeof l.linkinfo?.info_kind === 'string' ? l.linkinfo.info_kind : undefined,
+        parentBus: typeof l.parentbus === 'string' ? l.parentbus : undefined,
+      }));
+  } catch {
+    return undefined;
+  }
 }
 
 async function readText(path: string): Promise<string | undefined> {

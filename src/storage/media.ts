@@ -4,12 +4,21 @@
  * and run qemu-img/tar; the decisions stay in storage-plan.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import { isIso9660, ISO9660_MAGIC_OFFSET, partitionScheme, type PartitionScheme } from './partition.js';
-import type { QemuImg } from './qemu-img.js';
+import {
+  embeddedDescriptor,
+  looksLikeText,
+  parseVmdkDescriptor,
+  referenceProblems,
+  type ImageReferences,
+  type ReferenceKind,
+  type VmdkDescriptor,
+} from './image-references.js';
+import type { ImageInfo, QemuImg } from './qemu-img.js';
 import { convertedBaseName, type FileIdentity, type ObservedMedia } from './storage-plan.js';
 
 export type MediaSource =
@@ -158,6 +167,8 @@ export async function observeMedia(
   source: string,
   storageDir: string,
   scratchDir: string,
+  /** BOOT_TRUST=Y: the image may name other files (image-references.ts). */
+  bootTrust: boolean,
 ): Promise<ObservedMedia> {
   const absolute = resolve(path);
   const identity = await identityOf(absolute);
@@ -170,7 +181,9 @@ export async function observeMedia(
   if (isIso9660(await readAt(absolute, ISO9660_MAGIC_OFFSET, 5))) {
     return { kind: 'iso', path: absolute, source, identity };
   }
-  const info = await qemuImg.info(absolute);
+  // The format is probed here (BOOT may be any of several), and given explicitly from then on
+  // (-F for the overlay, -f for a conversion): QEMU never probes the image again when attaching.
+  const info = bootTrust ? await qemuImg.info(absolute) : await selfContainedInfo(qemuImg, absolute, source, storageDir);
   const convertedPath = join(storageDir, convertedBaseName(absolute));
   const converted = (await identityOf(convertedPath)) === 'missing' ? undefined : await qemuImg.info(convertedPath, 'qcow2');
   return {
@@ -183,4 +196,57 @@ export async function observeMedia(
     partitionScheme: await readPartitionScheme(qemuImg, absolute, info.format, scratchDir),
     converted: converted ? { path: convertedPath, virtualSize: converted.virtualSize } : undefined,
   };
+}
+
+/** The largest VMDK descriptor QEMU reads (vmdk.c vmdk_read_desc: under 1 MiB). */
+const DESCRIPTOR_MAX = 2 ** 20;
+
+/**
+ * `qemu-img info` of a BOOT image that names no other file, or exit 2 with the reasons. A VMDK
+ * descriptor is read first, by windock: qemu-img opens every extent, and would block on a FIFO.
+ */
+async function selfContainedInfo(qemuImg: QemuImg, image: string, source: string, storageDir: string): Promise<ImageInfo> {
+  const storage = resolve(storageDir);
+  const descriptor = await readVmdkDescriptor(image);
+  if (descriptor) {
+    refuseReferences(source, referenceProblems(image, storage, await withKinds(image, { backingFile: descriptor.parent, extents: descriptor.extents })));
+  }
+  const info = await qemuImg.info(image);
+  refuseReferences(source, referenceProblems(image, storage, await withKinds(image, { backingFile: info.backingFile, dataFile: info.dataFile, extents: info.extents })));
+  return info;
+}
+
+function refuseReferences(source: string, problems: string[]): void {
+  if (problems.length === 0) return;
+  throw new AppError('config', `BOOT ${source} is not a self-contained image: ${problems.join('; ')}`, {
+    hint:
+      'Every file an image names becomes readable by the guest. Use a self-contained image (e.g. qemu-img convert -O qcow2 IMAGE standalone.qcow2, run where IMAGE and what it names live), or set BOOT_TRUST=Y if you trust the image and every file it names.',
+    details: { boot: source, problems },
+  });
+}
+
+async function readVmdkDescriptor(image: string): Promise<VmdkDescriptor | undefined> {
+  const head = await readAt(image, 0, DESCRIPTOR_MAX);
+  const embedded = embeddedDescriptor(head, DESCRIPTOR_MAX);
+  if (embedded) {
+    const found = parseVmdkDescriptor((await readAt(image, embedded.offset, embedded.length)).toString('latin1'));
+    return { parent: found.parent, extents: embedded.extentsCount ? found.extents : [] };
+  }
+  return looksLikeText(head) ? parseVmdkDescriptor(head.toString('latin1')) : undefined;
+}
+
+async function withKinds(image: string, refs: { backingFile?: string | undefined; dataFile?: string | undefined; extents: string[] }): Promise<ImageReferences> {
+  const extents = await Promise.all(
+    refs.extents.map(async (name) => ({ name, kind: await kindOf(isAbsolute(name) ? name : join(dirname(image), name)) })),
+  );
+  return { backingFile: refs.backingFile, dataFile: refs.dataFile, extents };
+}
+
+async function kindOf(path: string): Promise<ReferenceKind> {
+  try {
+    const info = await lstat(path);
+    return info.isSymbolicLink() ? 'symlink' : info.isFile() ? 'file' : 'other';
+  } catch {
+    return 'missing';
+  }
 }

@@ -123,7 +123,7 @@ export async function prepareStorage(
   if (!disk) {
     media = await acquireMedia(ctx, deps, storageDir, scratchDir, log);
   } else {
-    media = await observeAttachedIso(deps.qemuImg, state, storageDir, scratchDir, log);
+    media = await observeAttachedIso(deps.qemuImg, state, storageDir, scratchDir, ctx.config.bootTrust, log);
     if (ctx.config.boot && state.media && state.media.source !== sourceOf(ctx.config.boot)) {
       log.warn(
         { boot: sourceOf(ctx.config.boot), recorded: state.media.source },
@@ -227,6 +227,7 @@ async function observeAttachedIso(
   state: PersistedState,
   storageDir: string,
   scratchDir: string,
+  bootTrust: boolean,
   log: Logger,
 ): Promise<ObservedMedia | undefined> {
   if (!state.install?.mediaAttached || state.media?.kind !== 'iso' || !state.media.path) return undefined;
@@ -235,7 +236,7 @@ async function observeAttachedIso(
     log[level]({ media: state.media.path }, 'the install ISO is gone; booting the disk without it');
     return undefined;
   }
-  return observeMedia(qemuImg, state.media.path, state.media.source, storageDir, scratchDir);
+  return observeMedia(qemuImg, state.media.path, state.media.source, storageDir, scratchDir, bootTrust);
 }
 
 async function acquireMedia(
@@ -271,10 +272,10 @@ async function acquireMedia(
   if (await looksLikeBox(path)) {
     const extracted = await extractBox(path, storageDir, ctx.signal);
     log.info({ box: shown, image: extracted, reason: 'a Vagrant box is a tar; its box.img becomes the base' }, 'box image ready');
-    const media = await observeMedia(deps.qemuImg, extracted, shown, storageDir, scratchDir);
+    const media = await observeMedia(deps.qemuImg, extracted, shown, storageDir, scratchDir, ctx.config.bootTrust);
     return media;
   }
-  return observeMedia(deps.qemuImg, path, shown, storageDir, scratchDir);
+  return observeMedia(deps.qemuImg, path, shown, storageDir, scratchDir, ctx.config.bootTrust);
 }
 
 /**

@@ -19,6 +19,10 @@ export interface ImageInfo {
   /** The backing file resolved against the image's directory. */
   fullBackingFile: string | undefined;
   backingFormat: string | undefined;
+  /** qcow2's external data file (format-specific data-file), when it has one. */
+  dataFile: string | undefined;
+  /** VMDK extent file names (format-specific extents[].filename), as QEMU resolved them. */
+  extents: string[];
 }
 
 export interface RunOptions {
@@ -88,6 +92,7 @@ export class QemuImg {
       backingFile: optionalString(parsed['backing-filename']),
       fullBackingFile: optionalString(parsed['full-backing-filename']),
       backingFormat: optionalString(parsed['backing-filename-format']),
+      ...formatSpecific(parsed['format-specific']),
     };
   }
 
@@ -162,6 +167,16 @@ export function convertArgs(
   if (target.nocow) args.push('-o', 'nocow=on');
   args.push(source.path, target.path);
   return args;
+}
+
+/** qemu-img's `format-specific.data` (qapi/block-core.json ImageInfoSpecificQCow2 / ImageInfoSpecificVmdk). */
+function formatSpecific(value: unknown): Pick<ImageInfo, 'dataFile' | 'extents'> {
+  const data = (value as { data?: { 'data-file'?: unknown; extents?: unknown } } | undefined)?.data;
+  const extents = Array.isArray(data?.extents) ? data.extents : [];
+  return {
+    dataFile: optionalString(data?.['data-file']),
+    extents: extents.map((e) => optionalString((e as { filename?: unknown } | null)?.filename)).filter((f): f is string => f !== undefined),
+  };
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -1,12 +1,14 @@
 /**
  * `STORAGE/windock.json`: the facts windock must remember across restarts (the guest's MAC, the
  * media identity, the install state). Written atomically — temp file, fsync, rename, fsync of the
- * directory — so that a power cut leaves either the old or the new file, never half of one.
+ * directory — so that a power cut leaves either the old or the new file, never half of one. A file
+ * damaged from outside is set aside and what can be saved of it is kept (state-salvage.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { writeFileAtomic } from './durable-file.js';
+import { judgeStateText } from './state-salvage.js';
 
 export interface PersistedState {
   /** Format version of this file. */
@@ -28,36 +30,72 @@ export interface PersistedState {
 
 export const STATE_FILE = 'windock.json';
 
+/** What was done with a damaged windock.json (state-salvage.ts), for the caller's warning. */
+export interface StateRecovery {
+  file: string;
+  /** The damaged file's bytes, kept under this name. */
+  kept: string;
+  reason: string;
+  recovered: string[];
+  dropped: string[];
+}
+
+export interface StateFileOptions {
+  /** Told once when a damaged file was replaced by what could be saved of it. */
+  onRecovered?: (recovery: StateRecovery) => void;
+  now?: () => Date;
+}
+
 export class StateFile {
   readonly path: string;
+  readonly #options: StateFileOptions;
   #state: PersistedState | undefined;
+  /** One load for concurrent first reads: a damaged file is set aside once. */
+  #loading: Promise<PersistedState> | undefined;
   /** Writes are serialized: two quick updates never interleave their temp files. */
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(storageDir: string) {
+  constructor(storageDir: string, options: StateFileOptions = {}) {
     this.path = join(storageDir, STATE_FILE);
+    this.#options = options;
   }
 
   async read(): Promise<PersistedState> {
     if (this.#state) return this.#state;
-    try {
-      const parsed = JSON.parse(await readFile(this.path, 'utf8')) as PersistedState;
-      if (typeof parsed !== 'object' || parsed === null || parsed.schema !== 1) {
-        throw new Error(`unknown schema ${JSON.stringify((parsed as { schema?: unknown })?.schema)}`);
-      }
-      this.#state = parsed;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.#state = { schema: 1 };
-      } else {
-        // Never overwrite a file we cannot read: it may hold the only record of the install state.
-        throw new AppError('internal', `${this.path} cannot be read: ${(error as Error).message}`, {
-          hint: 'Fix or move the file away by hand; windock does not replace it on its own.',
-          cause: error,
-        });
-      }
-    }
+    this.#loading ??= this.#load().finally(() => (this.#loading = undefined));
+    this.#state = await this.#loading;
     return this.#state;
+  }
+
+  async #load(): Promise<PersistedState> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { schema: 1 };
+      throw new AppError('config', `${this.path} cannot be read (${code ?? (error as Error).message})`, {
+        hint: 'windock.json must be a regular file that the user windock runs as can read and write.',
+        cause: error,
+        details: { file: this.path, errno: code },
+      });
+    }
+    const verdict = judgeStateText(bytes.toString('utf8'));
+    if (verdict.kind === 'ok') return verdict.state;
+    if (verdict.kind === 'newer') {
+      // Never rewrite what a newer windock recorded: it may hold the only record of the install state.
+      throw new AppError('config', `${this.path} has schema ${JSON.stringify(verdict.schema)}, written by a newer windock; this one reads schema 1`, {
+        hint: 'Run the windock version that wrote it, or move the file away to start with fresh state.',
+        details: { file: this.path, schema: verdict.schema },
+      });
+    }
+    // The damaged bytes are kept, durably, before anything replaces them.
+    const stamp = (this.#options.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
+    const kept = `${this.path}.corrupt-${stamp}`;
+    await writeFileAtomic(kept, bytes);
+    await writeFileAtomic(this.path, `${JSON.stringify(verdict.state, null, 2)}\n`);
+    this.#options.onRecovered?.({ file: this.path, kept, reason: verdict.reason, recovered: verdict.recovered, dropped: verdict.dropped });
+    return verdict.state;
   }
 
   /** Applies `change` to the current state and persists the result atomically. */

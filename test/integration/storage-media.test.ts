@@ -221,7 +221,7 @@ describe('disk lifecycle', () => {
     temp.mount('--bind', storage, storage);
     execFileSync('mount', ['-o', 'remount,ro,bind', storage]);
     const error = await expectAppError(prepareStorage(makeContext({ STORAGE: storage, DISK_SIZE: '128M' }), HOST));
-    expect(error.message).toBe(`STORAGE ${storage} is not writable (EROFS)`);
+    expect(error.message).toBe(`STORAGE ${storage} is read-only (EROFS)`);
     expect(error.hint).toMatch(/read-only/);
     expect(sha256File(disk)).toBe(digest);
   });

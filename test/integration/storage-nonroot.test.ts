@@ -33,7 +33,7 @@ catch (e) { console.log(JSON.stringify({ code: e.code, exitCode: e.exitCode, mes
     const result = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, storage], { encoding: 'utf8' });
     expect(result.status).toBe(0);
     const outcome = JSON.parse(result.stdout.trim()) as Record<string, unknown>;
-    expect(outcome).toMatchObject({ code: 'config', exitCode: 2, message: `STORAGE ${storage} is not writable (EACCES)` });
+    expect(outcome).toMatchObject({ code: 'config', exitCode: 2, message: `STORAGE ${storage} is not writable: permission denied (EACCES)` });
     expect(String(outcome.hint)).toMatch(/write access/);
     expect(sha256File(join(storage, 'data.qcow2'))).toBe(before);
   });

@@ -51,7 +51,7 @@ describe('resolveConfig', () => {
   });
 
   it('redacts secrets in what `windock config` prints', () => {
-    const shown = redactConfig(resolveConfig({ WEB_TOKEN: 'hunter2' }));
+    const shown = redactConfig(resolveConfig({ WEB_TOKEN: 'hunter2-hunter2-hunter2' }));
     expect(shown['webToken']).toBe('[redacted]');
     expect(JSON.stringify(shown)).not.toContain('hunter2');
   });
@@ -116,5 +116,56 @@ describe('checks across settings', () => {
     }
     expect((error as AppError).exitCode).toBe(2);
     expect((error as AppError).message).toMatch(/^USERNAME must be a Windows user name/);
+  });
+});
+
+/** The AppError `resolveConfig` throws for these settings (fails the test when none is thrown). */
+function refusal(env: Record<string, string>): AppError {
+  try {
+    resolveConfig(env);
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error(`resolveConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('WEB_TOKEN', () => {
+  it('accepts 16 or more URL- and cookie-safe characters', () => {
+    expect(resolveConfig({ WEB_TOKEN: 'Abc.def_ghi~jkl-0' }).webToken).toBe('Abc.def_ghi~jkl-0');
+  });
+  it.each([
+    ['short-token', /^WEB_TOKEN must be at least 16 characters from A-Z a-z 0-9 \. _ ~ -, got 11 characters$/],
+    ['sixteen chars ok', /got whitespace at character 8$/],
+    ['sixteen;chars-ok', /got punctuation other than \. _ ~ - at character 8$/],
+    ['sixteen\u00e9chars-ok', /got a non-ASCII character at character 8$/],
+    ['sixteen\u0001chars-ok', /got a control character at character 8$/],
+  ])('refuses %j with exit 2 without echoing it', (token, message) => {
+    const error = refusal({ WEB_TOKEN: token });
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(message);
+    expect(error.message + JSON.stringify(error.details)).not.toContain(token);
+  });
+});
+
+describe('late checks made early', () => {
+  it('refuses USER_PORTS that include WEB_PORT with NETWORK=user', () => {
+    const error = refusal({ NETWORK: 'user', USER_PORTS: '8000-8010', WEB_PORT: '8006' });
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toBe("USER_PORTS must not include WEB_PORT 8006: that port is windock's own, got 8000-8010");
+  });
+  it('refuses WEB_PORT 3389 with NETWORK=user (RDP is forwarded there)', () => {
+    expect(refusal({ NETWORK: 'user', WEB_PORT: '3389' }).message).toMatch(/^WEB_PORT must not be 3389 with NETWORK=user/);
+  });
+  it('leaves USER_PORTS alone with NETWORK=tap, where it is not used', () => {
+    expect(resolveConfig({ NETWORK: 'tap', USER_PORTS: '8006' }).userPorts).toEqual([{ from: 8006, to: 8006, protocol: 'both' }]);
+  });
+  it('refuses a json: BOOT, even with BOOT_TRUST=Y', () => {
+    const settings: Record<string, string>[] = [{ BOOT: 'json:{"driver":"file","filename":"/etc/shadow"}' }, { BOOT: 'json:{}', BOOT_TRUST: 'Y' }];
+    for (const env of settings) {
+      const error = refusal(env);
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toBe('BOOT must be the path or URL of an image file, got a QEMU "json:" block description');
+    }
   });
 });

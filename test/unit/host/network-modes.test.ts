@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
 import { buildDnsmasqArgs, parseResolvConf } from '../../../src/host/dhcp.js';
 import { buildPasstArgs, judgePasstVersion, userForwards } from '../../../src/host/network.js';
 import { probeTcp, RDP_CONNECTION_REQUEST } from '../../../src/host/reachability.js';
@@ -41,7 +40,7 @@ describe('dnsmasq argv', () => {
 
 describe('user networking', () => {
   it('forwards 3389 tcp+udp and USER_PORTS', () => {
-    expect(userForwards({ webPort: 8006, userPorts: [{ from: 8080, to: 8081, protocol: 'tcp' }, { from: 3389, to: 3389, protocol: 'tcp' }] })).toEqual([
+    expect(userForwards({ userPorts: [{ from: 8080, to: 8081, protocol: 'tcp' }, { from: 3389, to: 3389, protocol: 'tcp' }] })).toEqual([
       { protocol: 'tcp', hostPort: 3389, guestPort: 3389 },
       { protocol: 'udp', hostPort: 3389, guestPort: 3389 },
       { protocol: 'tcp', hostPort: 8080, guestPort: 8080 },
@@ -49,12 +48,8 @@ describe('user networking', () => {
     ]);
   });
 
-  it('refuses USER_PORTS that include WEB_PORT', () => {
-    expect(() => userForwards({ webPort: 8006, userPorts: [{ from: 8000, to: 8010, protocol: 'both' }] })).toThrow(AppError);
-  });
-
   it('builds passt argv', () => {
-    const forwards = userForwards({ webPort: 8006, userPorts: [{ from: 80, to: 80, protocol: 'tcp' }] });
+    const forwards = userForwards({ userPorts: [{ from: 80, to: 80, protocol: 'tcp' }] });
     expect(buildPasstArgs('/run/windock/passt.sock', forwards)).toEqual([
       '--foreground', '--stderr', '--socket', '/run/windock/passt.sock', '-t', '3389,80', '-u', '3389',
     ]);

@@ -40,6 +40,7 @@ describe('probeHost', () => {
       memoryAvailableBytes: 2 * 2 ** 30,
       cpusAvailable: 2,
       programs: { passt: false, swtpm: false, dnsmasq: true },
+      netns: { netInode: undefined, pidInode: undefined, pid1NetInode: undefined, links: undefined },
     });
   });
 
@@ -179,8 +180,9 @@ describe('checkHost', () => {
     memoryAvailableBytes: 8 * 2 ** 30,
     cpusAvailable: 2,
     programs: { passt: true, swtpm: true, dnsmasq: true },
+    netns: { netInode: 4026532301, pidInode: 4026532300, pid1NetInode: 4026532301, links: [{ name: 'eth0', kind: 'veth', parentBus: undefined }] },
   };
-  const config = { kvm: true, network: 'tap', ramSize: 4 * 2 ** 30, ramCheck: true } as const;
+  const config = { kvm: true, network: 'tap', ramSize: 4 * 2 ** 30, ramCheck: true, hostNetwork: false } as const;
 
   it('finds nothing on a good host', () => {
     expect(checkHost(config, good)).toEqual([]);

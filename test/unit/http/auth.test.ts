@@ -118,8 +118,8 @@ describe('resolveWebToken', () => {
   });
 
   it('uses WEB_TOKEN as given without printing or persisting it', async () => {
-    expect(await resolveWebToken(context({ WEB_TOKEN: 'mine' }))).toBe('mine');
-    expect(lines.some((l) => l.includes('mine'))).toBe(false);
+    expect(await resolveWebToken(context({ WEB_TOKEN: 'mine-own-viewer-token' }))).toBe('mine-own-viewer-token');
+    expect(lines.some((l) => l.includes('mine-own-viewer-token'))).toBe(false);
     await expect(readFile(join(dir, 'windock.json'))).rejects.toThrow(/ENOENT/);
   });
 

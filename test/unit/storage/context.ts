@@ -49,4 +49,5 @@ export const HOST: HostFacts = {
   memoryAvailableBytes: 2 ** 31,
   cpusAvailable: 2,
   programs: { passt: false, swtpm: false, dnsmasq: false },
+  netns: { netInode: undefined, pidInode: undefined, pid1NetInode: undefined, links: undefined },
 };
