@@ -91,7 +91,8 @@ describe('startHelper exits', () => {
 
   it('resolves `died` with the signal when something else kills it', async () => {
     const { helper } = start('victim', [fixture('never-ready.sh')]);
-    await helper.waitForLine(/starting up/, { timeoutMs: 5_000 });
+    // Both lines printed before the kill, so the tail the message quotes is known.
+    await helper.waitForLine(/still loading the configuration/, { timeoutMs: 5_000 });
     process.kill(helper.pid, 'SIGKILL');
     const died = await helper.died;
     expect(died.message).toMatch(/^victim exited unexpectedly \(killed by SIGKILL\): starting up \| still loading the configuration$/);
