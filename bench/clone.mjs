@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 const { resolveConfig } = await import('../dist/config/resolve.js');
-const { createLogger } = await import('../dist/log.js');
+const { createLogger } = await import('../dist/core/log.js');
 const { StateFile } = await import('../dist/storage/state-file.js');
 const { StatusStore } = await import('../dist/supervisor/status.js');
 const { prepareStorage } = await import('../dist/storage/prepare.js');

@@ -7,7 +7,7 @@
  * Three network namespaces, nothing touches the machine's own:
  *
  *   host ──veth── container ──windock0 (bridge)── guest
- *                 (windock's network, built by dist/host/network.js: bridge, tap, iptables, dnsmasq)
+ *                 (windock's network, built by dist/network/network.js: bridge, tap, iptables, dnsmasq)
  *
  * The guest is a stand-in: a namespace attached to windock's bridge by a veth, with the address
  * windock's DHCP would lease, running a Node TCP sink on 3389. The real test guest (busybox under
@@ -48,11 +48,11 @@ const inside = (ns, file, args) => sh('ip', ['netns', 'exec', ns, file, ...args]
 const DRIVER = `
 const b = process.env.WD_BUILD;
 const { resolveConfig } = await import(b + '/config/resolve.js');
-const { createLogger } = await import(b + '/log.js');
+const { createLogger } = await import(b + '/core/log.js');
 const { StatusStore } = await import(b + '/supervisor/status.js');
 const { StateFile } = await import(b + '/storage/state-file.js');
 const { preflight } = await import(b + '/host/preflight.js');
-const { startNetwork } = await import(b + '/host/network.js');
+const { startNetwork } = await import(b + '/network/network.js');
 const config = resolveConfig(JSON.parse(process.env.WD_ENV));
 const log = createLogger({ level: 'warn', pretty: false, destination: { write: (s) => process.stderr.write(s) } });
 const ctx = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal };

@@ -33,7 +33,7 @@ async function serve(vncSocket) {
   const { createServer } = await import('node:http');
   const { createViewer } = await import('../dist/http/viewer.js');
   const { createMetrics } = await import('../dist/http/metrics.js');
-  const { createLogger } = await import('../dist/log.js');
+  const { createLogger } = await import('../dist/core/log.js');
   const { StatusStore } = await import('../dist/supervisor/status.js');
   const status = new StatusStore();
   const viewer = createViewer({

@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
 import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.js';
 import { OPTIONS, type Config } from './config/options.js';
-import { AppError, EXIT_CODES } from './errors.js';
-import { createLogger } from './log.js';
+import { AppError, EXIT_CODES } from './core/errors.js';
+import { createLogger } from './core/log.js';
 import type { StopRequests } from './supervisor/stop-requests.js';
 
 export interface CommandIo {

@@ -3,7 +3,7 @@
  * settings mistake exits 2 before anything is touched — in particular before a download of
  * several GB that a later stage would have refused anyway.
  */
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { resolveVersion } from '../windows/catalog.js';
 import { windowsSettings } from '../windows/settings.js';
 import type { Config } from './options.js';

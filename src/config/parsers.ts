@@ -3,7 +3,7 @@
  * and its raw text, and either returns the typed value or throws `invalidSetting` naming the
  * variable, the value and the accepted form (house rule 4).
  */
-import { AppError, invalidSetting } from '../errors.js';
+import { AppError, invalidSetting } from '../core/errors.js';
 
 export type Parser<T> = (raw: string, name: string) => T;
 

@@ -3,7 +3,7 @@
  * the caller passes both in. Every value is parsed before anything is touched, and every invalid
  * value is reported, not only the first.
  */
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { crossCheck } from './cross-check.js';
 import { OPTIONS, type Config, type Option, type OptionName } from './options.js';
 import { REDACTED, redactUrl } from './redact.js';

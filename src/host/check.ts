@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/options.js';
 import { formatSize } from '../config/parsers.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { HostFacts, NetnsFacts } from './facts.js';
 
 export type HostCheckConfig = Pick<Config, 'kvm' | 'network' | 'ramSize' | 'ramCheck' | 'hostNetwork'>;

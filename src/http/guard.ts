@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 
 const INTERNAL_ERROR_BODY = 'internal error\n';
 

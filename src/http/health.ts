@@ -6,7 +6,7 @@
  *   /health/live   200 while the supervisor works as it should (downloads included), 503 once failed
  *   /health/ready  200 once the guest answers on READY_PORT
  */
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../core/errors.js';
 import type { StatusSnapshot } from '../supervisor/status.js';
 
 export interface HealthResponse {

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenOptions } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { StatusStore } from '../supervisor/status.js';
 import { failRequest, guardUpgrade } from './guard.js';
 import { healthResponse, isHealthPath } from './health.js';

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { StatusSnapshot, StatusStore } from '../supervisor/status.js';
 import { createAuthorizer } from './auth.js';
 import { failRequest, guardUpgrade, settle } from './guard.js';

@@ -18,7 +18,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { Metrics } from './metrics.js';
 import { RfbFilterError, RfbInputFilter } from './rfb-filter.js';
 

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 /** What a timeout is called in its error ("the QMP greeting"), or the error itself. */
 export type Deadline = string | (() => Error);

@@ -6,8 +6,8 @@
  * line or by a socket appearing, and `stop()` ending it with the kill ladder (terminate.ts).
  */
 import { spawn } from 'node:child_process';
-import { AppError, type ErrorCode } from '../errors.js';
-import type { Logger } from '../log.js';
+import { AppError, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { SUPERVISED_CHILD, withParentDeathSignal } from './child-lifetime.js';
 import { waitForPath, within, withDeadline } from './deadline.js';
 import { LineSplitter, splitStream } from './line-splitter.js';

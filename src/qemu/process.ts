@@ -5,8 +5,8 @@
  * the crash report. Nothing is buffered whole: the process may run for weeks, and a guest that
  * writes to its console without a newline costs one bounded line (the rest is dropped and counted).
  */
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { AppError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { startHelper } from '../process/helper.js';
 import { cleanConsoleLine } from './console-text.js';
 

@@ -27,7 +27,7 @@
  * Everything that touches the outside comes in through `DownloadDeps`, for tests.
  */
 import { join } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { DEFAULTS, defaultDownloadDeps, DownloadJob, type DownloadContext, type DownloadDeps, type DownloadOptions, type DownloadResult, type Settings } from './download/job.js';
 import { fileSize, hashFile } from './download/part-file.js';
 import { publicUrl } from './media.js';

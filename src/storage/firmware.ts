@@ -10,7 +10,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { FirmwareSpec } from '../qemu/vm-spec.js';
 import { copyFileOnce } from './durable-file.js';
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import { isIso9660, ISO9660_MAGIC_OFFSET, partitionScheme, type PartitionScheme } from './partition.js';
 import {

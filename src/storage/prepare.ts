@@ -5,10 +5,10 @@
  */
 import { link, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { RunContext } from '../context.js';
-import { AppError } from '../errors.js';
+import type { RunContext } from '../core/context.js';
+import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';

@@ -6,7 +6,7 @@
  * Reference: qemu-img(1), https://www.qemu.org/docs/master/tools/qemu-img.html
  */
 import { describeProgramEnd, runProgram } from '../process/run-program.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 export interface ImageInfo {
   /** qemu-img's format name: qcow2, raw, vmdk, vpc (VHD), vhdx, ... */

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { writeFileAtomic } from './durable-file.js';
 import { judgeStateText } from './state-salvage.js';
 

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 const HINTS: Record<string, string> = {
   EROFS: 'The volume is mounted read-only; mount it read-write (drop `:ro` from `-v`, or `readOnly: true` from the volumeMount).',

@@ -10,7 +10,7 @@
  */
 import { OPTIONS, type Config } from '../config/options.js';
 import { formatSize } from '../config/parsers.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { DriveSpec, ImageFormat } from '../qemu/vm-spec.js';
 import { chooseBootMode, type BootModeDecision } from './firmware.js';
 import type { PersistedState } from './state-file.js';

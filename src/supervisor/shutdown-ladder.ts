@@ -5,7 +5,7 @@
  * the total fits inside the container's stop grace period. A hard request (second signal) skips
  * straight to `quit`.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { within } from '../process/deadline.js';
 import { helperStopWorstCaseMs } from '../process/helper.js';
 import { terminate } from '../process/terminate.js';

@@ -5,8 +5,8 @@
  * A guest reboot (RESET) is logged and nothing more: Windows reboots several times while
  * installing.
  */
-import { AppError, EXIT_CODES } from '../errors.js';
-import type { Logger } from '../log.js';
+import { AppError, EXIT_CODES } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { QmpEvent } from '../qmp/framing.js';
 import { within } from '../process/deadline.js';

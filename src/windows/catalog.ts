@@ -11,7 +11,7 @@
  * templates). Where no such pairing was found, size and digest are left undefined rather than
  * guessed.
  */
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { DiskBus, NicModel } from '../qemu/vm-spec.js';
 
 const GiB = 2 ** 30;

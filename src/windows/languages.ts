@@ -4,7 +4,7 @@
  * (UILanguage, locales), and the names Microsoft's download API gives the same language in its
  * SKU list (`Skus[].Language` of getskuinformationbyproductedition), in order of preference.
  */
-import { invalidSetting } from '../errors.js';
+import { invalidSetting } from '../core/errors.js';
 
 export interface WindowsLanguage {
   /** Culture tag of the media and the UI, e.g. "fr-FR" (UILanguage, SetupUILanguage). */

@@ -20,8 +20,8 @@
  * user settings.
  */
 import { randomUUID } from 'node:crypto';
-import { AppError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { AppError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { fileNameFromUrl } from '../storage/media.js';
 import type { CatalogEntry, MediaRoute } from './catalog.js';
 import type { WindowsLanguage } from './languages.js';

@@ -4,7 +4,7 @@
  * exit 2) out, plus the warnings to log.
  */
 import type { Config } from '../config/options.js';
-import { invalidSetting } from '../errors.js';
+import { invalidSetting } from '../core/errors.js';
 import { genericKeyFor, selectImage, type CatalogEntry, type ImageSelector } from './catalog.js';
 import { parseLocaleTag, resolveLanguage } from './languages.js';
 

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { describeProgramEnd, runProgram } from '../process/run-program.js';
 import type { DiskBus, DriveSpec, NicModel } from '../qemu/vm-spec.js';
 import type { CatalogEntry } from './catalog.js';

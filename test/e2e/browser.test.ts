@@ -21,7 +21,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer, type ViewerWithBridge } from '../../src/http/viewer.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { download } from '../../src/storage/download.js';
 import { downloadProgressTo, StatusStore } from '../../src/supervisor/status.js';
 import { copyGuestDisk } from '../fixtures/guest.js';

@@ -3,7 +3,7 @@
  * NET_ADMIN: the container's published 3389 (tcp+udp) reaches the test guest.
  *
  * This machine's passt is Debian bookworm's 2023-03 snapshot, which never completes a forwarded
- * handshake with a guest (src/host/network.ts, judgePasstVersion), so windock uses QEMU's slirp
+ * handshake with a guest (src/network/network.ts, judgePasstVersion), so windock uses QEMU's slirp
  * here; the test checks that it says so.
  */
 import { describe, expect, it } from 'vitest';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
+import { AppError } from '../../src/core/errors.js';
 import { prepareStorage } from '../../src/storage/prepare.js';
 import { freePort, killRuns, startWindock, tail, vmEnv, type WindockRun } from '../fixtures/windock.js';
 import { HOST, makeContext } from '../unit/storage/context.js';

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createMetrics } from '../../src/http/metrics.js';
 import { startWebServer } from '../../src/http/server.js';
 import { createViewer } from '../../src/http/viewer.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { rawExchange, upgradeRequest, webSocketFrame, webSocketKey, type Step } from '../fixtures/raw-http.js';

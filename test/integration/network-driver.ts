@@ -7,17 +7,17 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { NetworkSpec } from '../../src/qemu/vm-spec.js';
-import type { NetworkPlan } from '../../src/host/network-plan.js';
+import type { NetworkPlan } from '../../src/network/network-plan.js';
 import type { Netns } from '../fixtures/netns.js';
 
 const DRIVER = `
 const b = process.env.WD_BUILD;
 const { resolveConfig } = await import(b + '/config/resolve.js');
-const { createLogger } = await import(b + '/log.js');
+const { createLogger } = await import(b + '/core/log.js');
 const { StatusStore } = await import(b + '/supervisor/status.js');
 const { StateFile } = await import(b + '/storage/state-file.js');
 const { preflight } = await import(b + '/host/preflight.js');
-const { startNetwork } = await import(b + '/host/network.js');
+const { startNetwork } = await import(b + '/network/network.js');
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 try {
   const config = resolveConfig(JSON.parse(process.env.WD_ENV));

@@ -44,7 +44,7 @@ describe('without NET_ADMIN', () => {
 
   it("NETWORK=user falls back to QEMU's slirp when passt is Debian bookworm's undated build", async () => {
     // This machine's passt (0.0~git20230309) never completes a forwarded handshake with a guest
-    // (src/host/network.ts, judgePasstVersion); test/e2e/network-user.test.ts forwards through slirp.
+    // (src/network/network.ts, judgePasstVersion); test/e2e/network-user.test.ts forwards through slirp.
     const ns = await createNetns();
     const driver = await startDriver(ns, build, await env({ NETWORK: 'user', USER_PORTS: '8080/tcp' }), { wrap: NO_NET_ADMIN });
     drivers.push(driver);

@@ -15,7 +15,7 @@ afterEach(() => temp.cleanup());
 describe('STORAGE not writable for the running user', () => {
   it('fails with a clear message naming the directory and the fix, the disk byte-identical', () => {
     const code = temp.make('windock-nonroot-code-');
-    transpileModules(['src/errors.ts', 'src/storage/storage-dir.ts'], code);
+    transpileModules(['src/core/errors.ts', 'src/storage/storage-dir.ts'], code);
     const script = join(code, 'child.mjs');
     writeFileSync(
       script,

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
+import { AppError } from '../../src/core/errors.js';
 import { prepareStorage } from '../../src/storage/prepare.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { HOST, makeContext } from '../unit/storage/context.js';

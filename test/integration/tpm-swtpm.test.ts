@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { startTpm, type TpmSession } from '../../src/host/swtpm.js';
+import { createLogger } from '../../src/core/log.js';
+import { startTpm, type TpmSession } from '../../src/tpm/swtpm.js';
 import { copyGuestDisk } from '../fixtures/guest.js';
 import { killChild, processAlive } from '../fixtures/child.js';
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenCookieName } from '../../src/http/auth.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer } from '../../src/http/viewer.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { serveViewer, type TestServer } from './vnc-bridge-support.js';
 

@@ -10,7 +10,7 @@ import { tokenCookieName } from '../../src/http/auth.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { startWebServer, type WebServer } from '../../src/http/server.js';
 import { createViewer } from '../../src/http/viewer.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { RfbTestClient, startQemu, type TestQemu } from './vnc-bridge-support.js';
 

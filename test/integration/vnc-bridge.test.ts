@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { tokenCookieName } from '../../src/http/auth.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { createViewer, type ViewerWithBridge } from '../../src/http/viewer.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { RfbTestClient, serveViewer, startQemu, tcpListenPortsOf, type TestQemu, type TestServer } from './vnc-bridge-support.js';
 

@@ -3,7 +3,7 @@
  * (test/fixtures/microsoft): the consumer flow, the Evaluation Center, and the IP-ban refusal.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
+import { AppError } from '../../src/core/errors.js';
 import { CATALOG, resolveVersion } from '../../src/windows/catalog.js';
 import { resolveLanguage } from '../../src/windows/languages.js';
 import {

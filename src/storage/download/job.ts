@@ -8,8 +8,8 @@
 import { statfs } from 'node:fs/promises';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { join } from 'node:path';
-import { AppError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { AppError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { PartWriteError } from '../part-writer.js';
 import { PartFile, writeFailure } from './part-file.js';
 import { ProgressReporter, type DownloadProgress } from './progress.js';

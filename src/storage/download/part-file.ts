@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, open, readFile, unlink } from 'node:fs/promises';
-import { AppError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { AppError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { openPartWriter, type PartWriter } from '../part-writer.js';
 import { writeFileAtomic } from '../durable-file.js';
 import { ifRangeValue, type Validators } from './response-decision.js';

@@ -4,7 +4,7 @@
  * checkpoints when the size is unknown). The rate is measured over the last few seconds.
  * The download does not know where the report goes; the caller wires it (to the status, /health).
  */
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../core/log.js';
 import type { DownloadProgress } from '../../supervisor/status.js';
 
 export type { DownloadProgress };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { parseBool, parseMac, parsePortList, parseSize, parseWords } from '../../../src/config/parsers.js';
 
 function configError(fn: () => unknown): AppError {

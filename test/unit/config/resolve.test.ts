@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { OPTIONS, type Option } from '../../../src/config/options.js';
 import { redactConfig, resolveConfig } from '../../../src/config/resolve.js';
 import { parseCommandLine } from '../../../src/config/command-line.js';

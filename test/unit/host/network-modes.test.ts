@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildDnsmasqArgs, parseResolvConf } from '../../../src/host/dhcp.js';
-import { buildPasstArgs, judgePasstVersion, userForwards } from '../../../src/host/network.js';
-import { probeTcp, RDP_CONNECTION_REQUEST } from '../../../src/host/reachability.js';
+import { buildDnsmasqArgs, parseResolvConf } from '../../../src/network/dhcp.js';
+import { buildPasstArgs, judgePasstVersion, userForwards } from '../../../src/network/network.js';
+import { probeTcp, RDP_CONNECTION_REQUEST } from '../../../src/network/reachability.js';
 
 describe('dnsmasq argv', () => {
   it('binds to the bridge, hands out one fixed lease and names the bridge as router and DNS', () => {

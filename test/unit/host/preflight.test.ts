@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { checkHost } from '../../../src/host/check.js';
 import type { HostFacts } from '../../../src/host/facts.js';
 import { preflight } from '../../../src/host/preflight.js';

@@ -14,8 +14,8 @@ import {
   tokensEqual,
 } from '../../../src/http/auth.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
-import type { RunContext } from '../../../src/context.js';
-import { createLogger } from '../../../src/log.js';
+import type { RunContext } from '../../../src/core/context.js';
+import { createLogger } from '../../../src/core/log.js';
 import { StateFile } from '../../../src/storage/state-file.js';
 import { StatusStore } from '../../../src/supervisor/status.js';
 

@@ -1,7 +1,7 @@
 /** Paths of the executable fixtures under test/fixtures/process/, and a logger that keeps its lines. */
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../../src/log.js';
+import { createLogger, type Logger } from '../../../src/core/log.js';
 
 const DIR = join(import.meta.dirname, '..', '..', 'fixtures', 'process');
 

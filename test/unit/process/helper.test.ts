@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { startHelper, type Helper } from '../../../src/process/helper.js';
 import { processAlive } from '../../fixtures/child.js';
 import { capturingLogger, fixture } from './fixtures.js';

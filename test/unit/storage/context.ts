@@ -5,9 +5,9 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunContext } from '../../../src/context.js';
+import type { RunContext } from '../../../src/core/context.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
-import { createLogger } from '../../../src/log.js';
+import { createLogger } from '../../../src/core/log.js';
 import { StateFile } from '../../../src/storage/state-file.js';
 import { StatusStore } from '../../../src/supervisor/status.js';
 import type { HostFacts } from '../../../src/host/facts.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { planStorage, type ObservedMedia, type PlanConfig, type StorageObservation } from '../../../src/storage/storage-plan.js';
 
 const G = 2 ** 30;

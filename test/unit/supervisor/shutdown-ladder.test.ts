@@ -5,7 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/log.js';
+import { createLogger } from '../../../src/core/log.js';
 import type { QmpClient } from '../../../src/qmp/client.js';
 import type { QemuExit, QemuProcess } from '../../../src/qemu/process.js';
 import { DEFAULT_LADDER, ladderWorstCaseMs, runShutdownLadder, type LadderTimeouts } from '../../../src/supervisor/shutdown-ladder.js';

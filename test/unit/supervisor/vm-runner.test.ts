@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/log.js';
+import { createLogger } from '../../../src/core/log.js';
 import type { QmpClient } from '../../../src/qmp/client.js';
 import type { QmpEvent } from '../../../src/qmp/framing.js';
 import type { QemuExit, QemuProcess } from '../../../src/qemu/process.js';

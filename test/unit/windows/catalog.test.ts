@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import { CATALOG, catalogKeys, genericKeyFor, resolveVersion, selectImage } from '../../../src/windows/catalog.js';
 import { LANGUAGES, parseLocaleTag, resolveLanguage } from '../../../src/windows/languages.js';
 import { checkRefusal, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';

@@ -15,10 +15,10 @@
  */
 import { createRequire } from 'node:module';
 import type { RtNetlinkSocket } from 'netlink';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { AddressInfo, LinkInfo, NetworkInventory, RouteInfo } from './network-plan.js';
 import { formatIpv4, parseIpv4 } from './network-plan.js';
-import type { RunProgram } from './probe.js';
+import type { RunProgram } from '../host/probe.js';
 
 /** linux/netlink.h request flags. */
 const NLM_F_EXCL = 0x200;

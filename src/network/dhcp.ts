@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import { netmaskOf, type NetworkPlan } from './network-plan.js';
 

@@ -15,17 +15,17 @@ import { join } from 'node:path';
 import { RDP_PORT } from '../config/cross-check.js';
 import type { Config } from '../config/options.js';
 import type { PortRule } from '../config/parsers.js';
-import type { Resource, RunContext } from '../context.js';
-import { AppError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Resource, RunContext } from '../core/context.js';
+import { AppError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
-import type { HostFacts } from './facts.js';
+import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
 import { BRIDGE_NAME, chooseMac, findUplink, planNetwork, TAP_NAME, type NetworkPlan } from './network-plan.js';
-import { realRun, type RunProgram } from './probe.js';
+import { realRun, type RunProgram } from '../host/probe.js';
 
 export interface NetworkSession extends Resource {
   spec: NetworkSpec;

@@ -10,8 +10,8 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resource, RunContext } from '../context.js';
-import { AppError } from '../errors.js';
+import type { Resource, RunContext } from '../core/context.js';
+import { AppError } from '../core/errors.js';
 import { DEFAULT_STOP_GRACE_MS, programMissing, startHelper } from '../process/helper.js';
 
 export interface TpmSession extends Resource {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors.js';
+import { AppError } from '../../../src/core/errors.js';
 import {
   chooseMac,
   chooseSubnet,
@@ -9,7 +9,7 @@ import {
   parseCidr,
   planNetwork,
   type NetworkInventory,
-} from '../../../src/host/network-plan.js';
+} from '../../../src/network/network-plan.js';
 
 const dockerLike: NetworkInventory = {
   links: [

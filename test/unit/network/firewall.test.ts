@@ -5,7 +5,7 @@ import {
   ruleArgv,
   splitSaveLine,
   taggedRulesToDelete,
-} from '../../../src/host/firewall.js';
+} from '../../../src/network/firewall.js';
 
 const plan = {
   uplink: 'eth0',

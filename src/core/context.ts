@@ -3,10 +3,10 @@
  * /health reads, the persisted state file and the stop signal. Passed in, never imported as
  * globals, so that each stage can be tested with its own.
  */
-import type { Config } from './config/options.js';
+import type { Config } from '../config/options.js';
 import type { Logger } from './log.js';
-import type { StateFile } from './storage/state-file.js';
-import type { StatusStore } from './supervisor/status.js';
+import type { StateFile } from '../storage/state-file.js';
+import type { StatusStore } from '../supervisor/status.js';
 
 export interface RunContext {
   config: Config;

@@ -20,7 +20,7 @@
  */
 import type { PortRule } from '../config/parsers.js';
 import type { NetworkPlan } from './network-plan.js';
-import type { RunProgram } from './probe.js';
+import type { RunProgram } from '../host/probe.js';
 
 export type Table = 'nat' | 'filter' | 'mangle';
 

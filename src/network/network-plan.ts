@@ -4,9 +4,9 @@
  * Pure: the netlink adapter reads the inventory and applies the plan.
  */
 import type { Config } from '../config/options.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { NicModel } from '../qemu/vm-spec.js';
-import type { HostFacts } from './facts.js';
+import type { HostFacts } from '../host/facts.js';
 
 /** One IPv4 route of the main table. `dst` is CIDR text; the default route is 0.0.0.0/0. */
 export interface RouteInfo {
