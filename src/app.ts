@@ -151,6 +151,7 @@ export async function runApp(options: AppOptions): Promise<number> {
         void viewer.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'));
       },
     });
+    if (outcome.disksClosed) await storage.recordDiskClosed().catch((error: Error) => log.warn({ err: error.message }, 'could not record the clean stop'));
     // A VM stopped because a helper died or windock itself failed did not end well, however
     // cleanly it stopped.
     const exitCode = stop.failure ? EXIT_CODES.internal : outcome.exitCode;

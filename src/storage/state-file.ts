@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
+import type { DiskCloseRecord } from './disk-check.js';
 import { writeFileAtomic } from './durable-file.js';
 import { judgeStateText } from './state-salvage.js';
 
@@ -24,6 +25,8 @@ export interface PersistedState {
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
   diskBus?: 'scsi' | 'blk' | 'sata' | 'nvme';
   webToken?: string;
+  /** Whether the last run closed the system disk cleanly (disk-check.ts). */
+  diskClose?: DiskCloseRecord;
   /** Room for later facts without a schema bump. */
   [key: string]: unknown;
 }
