@@ -121,7 +121,11 @@ export async function prepareStorage(
   }
   const state = await ctx.state.read();
 
-  const disk = await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log);
+  const disk = await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log, ctx.signal);
+  // Before any action touches it (a grow included): a damaged disk is reported as it was found.
+  if (disk) {
+    await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
+  }
   let media: ObservedMedia | undefined;
   if (!disk) {
     media = await acquireMedia(ctx, deps, storageDir, scratchDir, log);
@@ -157,9 +161,6 @@ export async function prepareStorage(
   const recordBase = base ?? (disk?.backingFile && !state.base ? disk.backingFile : undefined);
   if (recordBase) await recordBaseIdentity(ctx, recordBase);
 
-  if (disk) {
-    await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
-  }
   await recordDiskOpen(ctx.state, plan.systemDisk.path);
 
   const firmware = await prepareFirmware(plan.bootMode.mode, deps.firmwareDir, storageDir);
@@ -206,6 +207,7 @@ async function observeSystemDisk(
   state: PersistedState,
   scratchDir: string,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<ObservedDisk | undefined> {
   const found: { path: string; format: 'qcow2' | 'raw' }[] = [];
   for (const candidate of SYSTEM_DISK_FILES) {
@@ -218,7 +220,7 @@ async function observeSystemDisk(
   if (other) log.warn({ used: chosen.path, ignored: other.path }, 'two system disks found; using the one matching DISK_FMT');
   // The format is given (-f), never probed: a raw disk whose guest wrote a qcow2 header into it
   // must not be mistaken for a qcow2 (QEMU's warning on probing raw images).
-  const info = await qemuImg.info(chosen.path, chosen.format);
+  const info = await qemuImg.info(chosen.path, chosen.format, { signal });
   return {
     path: chosen.path,
     format: chosen.format,

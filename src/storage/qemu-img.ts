@@ -25,6 +25,13 @@ export interface ImageInfo {
   extents: string[];
 }
 
+/**
+ * `info` and `check` read only an image's header and tables: seconds at most even for a large
+ * disk on a slow device. A file that never answers (a FIFO, a dead network mount) must not hang
+ * the start for ever.
+ */
+const METADATA_TIMEOUT_MS = 120_000;
+
 export interface ImageCheck {
   status: 'clean' | 'leaks' | 'corrupt' | 'failed';
   /** qemu-img's own lines about what it found (or why it could not check). */
@@ -33,6 +40,8 @@ export interface ImageCheck {
 
 export interface RunOptions {
   signal?: AbortSignal | undefined;
+  /** A bound for calls that only read metadata (conversions may take minutes and have none). */
+  timeoutMs?: number | undefined;
 }
 
 /** Runs qemu-img with argv; resolves with stdout, rejects with an error carrying stderr. */
@@ -40,7 +49,10 @@ export type QemuImgRun = (args: string[], options: RunOptions) => Promise<string
 
 export function spawnQemuImg(binary = 'qemu-img'): QemuImgRun {
   return async (args, options) => {
-    const result = await runProgram([binary, ...args], { signal: options.signal });
+    const result = await runProgram([binary, ...args], { signal: options.signal, timeoutMs: options.timeoutMs });
+    // A stop request is not a failure of the image: the stop's own reason goes up, so the run
+    // ends as a stop (exit 0) rather than as "media could not be read".
+    if (result.endedBy === 'abort' && options.signal?.aborted) throw options.signal.reason;
     if (!result.ok) {
       const reason = result.endedBy === 'abort' ? 'aborted' : result.stderr.trim() || describeProgramEnd(result);
       throw new QemuImgError(args, reason, result.exitCode);
@@ -84,7 +96,7 @@ export class QemuImg {
    */
   async info(path: string, format?: string, options: RunOptions = {}): Promise<ImageInfo> {
     const args = ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path];
-    const raw = await this.#call(args, options, `cannot read the disk image ${path}`);
+    const raw = await this.#call(args, { timeoutMs: METADATA_TIMEOUT_MS, ...options }, `cannot read the disk image ${path}`);
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(raw) as Record<string, unknown>;
@@ -128,7 +140,7 @@ export class QemuImg {
    */
   async check(path: string, format: string, options: RunOptions = {}): Promise<ImageCheck> {
     try {
-      await this.#run(['check', '-U', '-f', format, path], options);
+      await this.#run(['check', '-U', '-f', format, path], { timeoutMs: METADATA_TIMEOUT_MS, ...options });
       return { status: 'clean', errors: [] };
     } catch (error) {
       if (!(error instanceof QemuImgError) || error.reason === 'aborted') throw error;
