@@ -13,6 +13,7 @@ import { preflight } from './host/preflight.js';
 import { startNetwork, type NetworkSession } from './host/network.js';
 import { probeTcp } from './host/reachability.js';
 import { startTpm } from './host/swtpm.js';
+import { startLab } from './lab/lab-stage.js';
 import { resolveWebToken } from './http/auth.js';
 import type { Metrics } from './http/metrics.js';
 import { startWebServer, type WebServer } from './http/server.js';
@@ -57,6 +58,8 @@ export async function runApp(options: AppOptions): Promise<number> {
 
   try {
     await prepareRunDir(options.config.runDir);
+    const lab = await startLab(ctx);
+    resources.push(lab.server);
     const web = await startWebServer({ port: options.config.webPort, status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });
 
@@ -77,10 +80,9 @@ export async function runApp(options: AppOptions): Promise<number> {
     const config = effectiveConfig(options.config, profile, (await ctx.state.read()).diskBus);
     const stageCtx: RunContext = { ...ctx, config };
 
-    const storage = await prepareStorage(
-      stageCtx,
-      host,
-      windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps(),
+    const storage = await lab.prepare(
+      await prepareStorage(stageCtx, host, windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps()),
+      new QemuImg(),
     );
     const install = windows ? await windows.prepareInstall(stageCtx, storage, new QemuImg()) : undefined;
     const tpm = storage.firmware.mode === 'secure' ? await startTpm(stageCtx) : undefined;
@@ -102,7 +104,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
-      extraArgs: [...(install?.extraArgs ?? []), ...config.arguments],
+      extraArgs: [...lab.qemuArgs, ...(install?.extraArgs ?? []), ...config.arguments],
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');
@@ -135,6 +137,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       connectQmp: (signal) => QmpClient.connect(spec.qmpSocket, { timeoutMs: 30_000, signal }),
       ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
       onRunning: async (qmp, signal) => {
+        await lab.attach(qmp, spec.drives);
         keys?.attach((command, args, s) => qmp.execute(command, args, { signal: s }));
         await network.afterQemuStart?.();
         void watchReadiness(network, storage, status, log, signal);
