@@ -24,7 +24,7 @@ export function sendControlRequest(path: string, request: ControlRequest, timeou
     let connected = false;
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new AppError('internal', `the supervisor did not answer the ${request.op} request within ${Math.round(timeoutMs / 1000)} s`, { details: { socket: path } }));
+      reject(new AppError('internal', `the supervisor did not answer the ${request.op} request within ${timeoutMs} ms`, { details: { socket: path } }));
     }, timeoutMs);
     const done = (action: () => void): void => {
       clearTimeout(timer);
