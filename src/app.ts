@@ -13,7 +13,7 @@ import { preflight } from './host/preflight.js';
 import { startNetwork, type NetworkSession } from './host/network.js';
 import { probeTcp } from './host/reachability.js';
 import { startTpm } from './host/swtpm.js';
-import { startLab } from './lab/lab-stage.js';
+import { startLab, type Lab } from './lab/lab-stage.js';
 import { resolveWebToken } from './http/auth.js';
 import type { Metrics } from './http/metrics.js';
 import { startWebServer, type WebServer } from './http/server.js';
@@ -68,7 +68,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     const vncSocket = join(options.config.runDir, 'vnc.sock');
     // The viewer (ws, noVNC, prom-client) is loaded off the critical path: as soon as a download
     // leaves time for it, else right after QEMU starts. /health never depends on it.
-    const viewer = lazyViewer(ctx, web, { vncSocket, token }, resources);
+    const viewer = lazyViewer(ctx, web, { vncSocket, token, lab: lab.handle }, resources);
     status.subscribe((s) => {
       if (s.phase === 'downloading') void viewer.load();
     });
@@ -174,14 +174,14 @@ interface LazyViewer {
   metrics(): Promise<Metrics | undefined>;
 }
 
-function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined }, resources: Resource[]): LazyViewer {
+function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined; lab: Lab['handle'] }, resources: Resource[]): LazyViewer {
   let loading: Promise<Metrics | undefined> | undefined;
   const load = (): Promise<Metrics | undefined> =>
     (loading ??= (async () => {
-      const [{ createViewer }, { createMetrics }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js')]);
+      const [{ createViewer }, { createMetrics }, { withSnapshotApi }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js'), import('./lab/snapshot-api.js')]);
       const metrics = createMetrics(ctx.status);
       const viewer = createViewer({ vncSocket: options.vncSocket, status: ctx.status, log: ctx.log, auth: { token: options.token }, viewOnly: ctx.config.viewOnly, metrics });
-      web.setDelegate(viewer);
+      web.setDelegate(withSnapshotApi(viewer, options.lab, options.token));
       resources.push({ name: 'viewer', close: () => viewer.close() });
       return metrics;
     })().catch((error: Error) => {

@@ -19,6 +19,8 @@ import { SnapshotController } from './snapshots.js';
 export interface Lab {
   /** The control socket, a Resource for app.ts to close. */
   readonly server: ControlServer;
+  /** The request handler behind the socket, also served to the viewer (snapshot-api.ts). */
+  readonly handle: (request: ControlRequest) => Promise<unknown>;
   /** EPHEMERAL=Y: the session's storage (throw-away overlay and vars); else `storage` as it is. */
   prepare(storage: PreparedStorage, qemuImg: QemuImg): Promise<PreparedStorage>;
   /** QEMU arguments of the lab: `-S` under EPHEMERAL=Y (the golden snapshot is taken before the first instruction). */
@@ -49,6 +51,7 @@ export async function startLab(ctx: RunContext): Promise<Lab> {
 
   return {
     server,
+    handle,
     qemuArgs: ephemeral ? ['-S'] : [],
     async prepare(storage, qemuImg) {
       if (!ephemeral) return storage;
