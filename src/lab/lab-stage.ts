@@ -45,6 +45,10 @@ export async function startLab(ctx: RunContext): Promise<Lab> {
       });
     }
     if (request.op === 'snapshot-list') return controller.list();
+    // While stopping, the power-button wait owns the VM: a snapshot job would pause the guest in it.
+    if (ctx.status.snapshot.phase !== 'running') {
+      throw new AppError('config', `the VM is ${ctx.status.snapshot.phase}; ${request.op} needs it running`);
+    }
     return controller.run(request);
   };
   const server = await startControlServer(join(ctx.config.runDir, CONTROL_SOCKET), handle, log);

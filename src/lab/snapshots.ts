@@ -98,7 +98,12 @@ export class SnapshotController {
   async #job(command: 'snapshot-save' | 'snapshot-load' | 'snapshot-delete', args: Record<string, unknown>, name: string): Promise<void> {
     const { execute } = this.#options;
     const id = `windock-${command}-${++this.#jobs}`;
-    await execute(command, { 'job-id': id, ...args }, { timeoutMs: COMMAND_TIMEOUT_MS });
+    try {
+      await execute(command, { 'job-id': id, ...args }, { timeoutMs: COMMAND_TIMEOUT_MS });
+    } catch (error) {
+      // QEMU refused to start the job (a node without snapshot support, a migration blocker).
+      throw new AppError('qemu', `QEMU refused the ${command} of snapshot ${JSON.stringify(name)}: ${(error as Error).message}`, { cause: error });
+    }
     const deadline = Date.now() + (this.#options.jobTimeoutMs ?? 600_000);
     for (;;) {
       const jobs = (await execute('query-jobs', undefined, { timeoutMs: COMMAND_TIMEOUT_MS })) as { id: string; status: string; error?: string }[];
