@@ -85,6 +85,8 @@ it('save, then a marker, then revert: the marker is gone, the snapshot stays, th
   const reverted = await windock(env, 'snapshot', 'revert', 'clean');
   expect(reverted.code, `${reverted.stderr}\n${tail(second.lines)}`).toBe(0);
   expect(reverted.stdout).toMatch(/^saved snapshot auto-before-revert-\d{8}-\d{6}\nreverted to snapshot clean\n$/);
+  // On the disk, at once: the running guest's disk is the snapshot's again (read with -U).
+  expect(await readShutdownMarker(disk)).toBeNull();
   const listed = await windock(env, 'snapshot', 'list');
   expect(listed.stdout).toMatch(/^clean +\S+ +[\d.]+ MiB VM state\nauto-before-revert-/);
   await stopAndExpectClean(second);
