@@ -12,27 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-
-const { resolveConfig } = await import('../dist/config/resolve.js');
-const { createLogger } = await import('../dist/core/log.js');
-const { StateFile } = await import('../dist/storage/state-file.js');
-const { StatusStore } = await import('../dist/supervisor/status.js');
-const { prepareStorage } = await import('../dist/storage/prepare.js');
+import { du, windockClone as prepareClone } from './lib.mjs';
 
 const baseMiB = Number(process.argv[2] ?? 1024);
 const root = mkdtempSync(join(tmpdir(), 'windock-bench-clone-'));
-const HOST = { kvm: { present: false, usable: false, problem: 'bench' }, cpuVirtualization: undefined, tun: false, vhostNet: false, netAdmin: false, ipForward: false, iptablesBackend: undefined, memoryAvailableBytes: 2 ** 31, cpusAvailable: 2, programs: { passt: false, swtpm: false, dnsmasq: false } };
-const sink = new Writable({ write(_c, _e, done) { done(); } });
-
-function du(path) {
-  return Number(execFileSync('du', ['-s', '-B1', path], { encoding: 'utf8' }).split('\t')[0]);
-}
-
-async function windockClone(storage, base, copy) {
-  const config = resolveConfig({ STORAGE: storage, RUN_DIR: join(root, 'run'), BOOT: base, BOOT_COPY: copy ? 'Y' : 'N', KVM: 'N' });
-  const ctx = { config, log: createLogger({ level: 'info', pretty: false, destination: sink }), status: new StatusStore(), state: new StateFile(storage), signal: new AbortController().signal };
-  await prepareStorage(ctx, HOST);
+function windockClone(storage, base, copy) {
+  return prepareClone(storage, join(root, 'run'), base, { BOOT_COPY: copy ? 'Y' : 'N' });
 }
 
 try {

@@ -13,6 +13,7 @@ import { preflight } from './host/preflight.js';
 import { startNetwork, type NetworkSession } from './network/network.js';
 import { probeTcp } from './network/reachability.js';
 import { startTpm } from './tpm/swtpm.js';
+import { startLab, type Lab } from './lab/lab-stage.js';
 import { resolveWebToken } from './http/auth.js';
 import type { Metrics } from './http/metrics.js';
 import { startWebServer, type WebServer } from './http/server.js';
@@ -64,6 +65,8 @@ export async function runApp(options: AppOptions): Promise<number> {
     // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.
     await ensureStorageDir(options.config.storage);
     await prepareRunDir(options.config.runDir);
+    const lab = await startLab(ctx);
+    resources.push(lab.server);
     const web = await startWebServer({ port: options.config.webPort, status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });
 
@@ -72,7 +75,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     const vncSocket = join(options.config.runDir, 'vnc.sock');
     // The viewer (ws, noVNC, prom-client) is loaded off the critical path: as soon as a download
     // leaves time for it, else right after QEMU starts. /health never depends on it.
-    const viewer = lazyViewer(ctx, web, { vncSocket, token }, resources);
+    const viewer = lazyViewer(ctx, web, { vncSocket, token, lab: lab.handle }, resources);
     status.subscribe((s) => {
       if (s.phase === 'downloading') void viewer.load();
     });
@@ -84,10 +87,9 @@ export async function runApp(options: AppOptions): Promise<number> {
     const config = effectiveConfig(options.config, profile, (await ctx.state.read()).diskBus);
     const stageCtx: RunContext = { ...ctx, config };
 
-    const storage = await prepareStorage(
-      stageCtx,
-      host,
-      windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps(),
+    const storage = await lab.prepare(
+      await prepareStorage(stageCtx, host, windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps()),
+      new QemuImg(),
     );
     const install = windows ? await windows.prepareInstall(stageCtx, storage, new QemuImg()) : undefined;
     const tpm = storage.firmware.mode === 'secure' ? await startTpm(stageCtx) : undefined;
@@ -109,7 +111,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
-      extraArgs: [...(install?.extraArgs ?? []), ...config.arguments],
+      extraArgs: [...lab.qemuArgs, ...(install?.extraArgs ?? []), ...config.arguments],
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');
@@ -143,6 +145,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       connectQmp: (signal) => QmpClient.connect(spec.qmpSocket, { timeoutMs: 30_000, signal }),
       ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
       onRunning: async (qmp, signal) => {
+        await lab.attach(qmp, spec.drives);
         keys?.attach((command, args, s) => qmp.execute(command, args, { signal: s }));
         await network.afterQemuStart?.();
         void watchReadiness(network, storage, status, log, signal);
@@ -180,14 +183,14 @@ interface LazyViewer {
   metrics(): Promise<Metrics | undefined>;
 }
 
-function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined }, resources: Resource[]): LazyViewer {
+function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined; lab: Lab['handle'] }, resources: Resource[]): LazyViewer {
   let loading: Promise<Metrics | undefined> | undefined;
   const load = (): Promise<Metrics | undefined> =>
     (loading ??= (async () => {
-      const [{ createViewer }, { createMetrics }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js')]);
+      const [{ createViewer }, { createMetrics }, { withSnapshotApi }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js'), import('./lab/snapshot-api.js')]);
       const metrics = createMetrics(ctx.status);
       const viewer = createViewer({ vncSocket: options.vncSocket, status: ctx.status, log: ctx.log, auth: { token: options.token }, viewOnly: ctx.config.viewOnly, metrics });
-      web.setDelegate(viewer);
+      web.setDelegate(withSnapshotApi(viewer, options.lab, options.token));
       resources.push({ name: 'viewer', close: () => viewer.close() });
       return metrics;
     })().catch((error: Error) => {

@@ -1,6 +1,7 @@
 /**
- * The three commands: `run` (supervise the VM), `health` (probe /health for a Docker
- * HEALTHCHECK) and `config` (print the resolved settings). Receives everything from main.
+ * The commands: `run` (supervise the VM), `health` (probe /health for a Docker HEALTHCHECK),
+ * `config` (print the resolved settings), and the lab commands `snapshot`, `reset` and `export`
+ * (src/lab/lab-commands.ts). Receives everything from main.
  */
 import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
@@ -52,6 +53,12 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
       return EXIT_CODES.ok;
     case 'health':
       return checkHealth(line.healthUrl ?? `http://127.0.0.1:${config.webPort}/health`, io);
+    case 'snapshot':
+    case 'reset':
+    case 'export': {
+      const { runLabCommand } = await import('./lab/lab-commands.js');
+      return runLabCommand(line.command, line.lab ?? { discardChanges: false }, config, io);
+    }
     case 'run': {
       const log = createLogger({
         level: config.debug ? 'debug' : 'info',

@@ -6,10 +6,18 @@
 import yargs from 'yargs';
 import { OPTIONS, type Option } from './options.js';
 
-export type Command = 'run' | 'health' | 'config';
+export type Command = 'run' | 'health' | 'config' | 'snapshot' | 'reset' | 'export';
+
+/** The words of a lab command (src/lab/lab-commands.ts turns them into a control request). */
+export interface LabWords {
+  action?: string;
+  name?: string;
+  path?: string;
+  discardChanges: boolean;
+}
 
 export type CommandLine =
-  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined }
+  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined; lab?: LabWords }
   /** --help, --version, or a usage error: print `output` and exit with `exitCode`. */
   | { kind: 'exit'; exitCode: number; output: string };
 
@@ -28,6 +36,24 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     })
     .command('config', 'print the resolved configuration as JSON (secrets redacted); exit 2 when invalid', () => {}, () => {
       command = 'config';
+    })
+    .command('snapshot <action> [name]', 'save|list|revert|delete NAME: snapshots of the running VM (disk, UEFI vars, TPM and memory together)', (y) =>
+      y
+        .positional('action', { choices: ['save', 'list', 'revert', 'delete'] as const, describe: 'what to do' })
+        .positional('name', { type: 'string', describe: 'snapshot name (letters, digits, . _ -)' })
+        .option('discard-changes', { type: 'boolean', describe: 'revert without saving the current state first (persistent disks)' }),
+    () => {
+      command = 'snapshot';
+    })
+    .command('reset', 'back to the golden snapshot: the start of the session (EPHEMERAL=Y) or the snapshot "golden"', (y) =>
+      y.option('discard-changes', { type: 'boolean', describe: 'no automatic snapshot of the current state first (persistent disks)' }),
+    () => {
+      command = 'reset';
+    })
+    .command('export <path>', 'write the disk, backing chain flattened, as a compressed qcow2 golden image (the guest must be off)', (y) =>
+      y.positional('path', { type: 'string', describe: 'the new image file (must not exist)' }),
+    () => {
+      command = 'export';
     })
     .version(version)
     .help()
@@ -66,5 +92,7 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     else if (Array.isArray(value) && value.length > 0) flags[row.flag] = String(value[value.length - 1]);
   }
   const url = args['url'];
-  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined };
+  const word = (key: string): string | undefined => (typeof args[key] === 'string' ? (args[key] as string) : undefined);
+  const lab: LabWords = { action: word('action'), name: word('name'), path: word('path'), discardChanges: args['discard-changes'] === true };
+  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined, lab };
 }

@@ -102,6 +102,10 @@ export const OPTIONS = {
     env: 'DISK_TYPE', flag: 'disk-type', default: undefined, defaultText: 'scsi (sata for Windows without virtio drivers)', parse: enumParser(DISK_BUSES), group: 'Storage',
     doc: 'disk controller: scsi (virtio-scsi), blk (virtio-blk), sata (no drivers needed), nvme',
   }),
+  ephemeral: option<boolean>({
+    env: 'EPHEMERAL', flag: 'ephemeral', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
+    doc: 'Y: discard every change at each start (a throw-away overlay over the disk, which stays untouched); windock reset goes back to the start',
+  }),
   kvm: option<boolean>({
     env: 'KVM', flag: 'kvm', default: true, defaultText: 'Y', parse: parseBool, group: 'VM',
     doc: 'N: run under TCG software emulation (slow)',

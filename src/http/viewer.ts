@@ -69,7 +69,7 @@ const PAGE_HEADERS: Record<string, string> = {
 };
 
 /** Files of our page that may be fetched by name. */
-const PAGE_FILES = new Set(['app.js', 'app.css', 'favicon.svg']);
+const PAGE_FILES = new Set(['app.js', 'app.css', 'favicon.svg', 'snapshots.js']);
 
 /** The Viewer, plus its bridge for figures (tests, the bench). */
 export type ViewerWithBridge = Viewer & { readonly bridge: VncBridge };

@@ -190,7 +190,7 @@ export async function markBootedFromDisk(ctx: RunContext): Promise<void> {
 }
 
 /** Names windock owns in STORAGE: a download never lands on them (a URL ending in /data.qcow2). */
-const RESERVED_NAMES = /^(data\.qcow2|data\.img|windock\.json|uefi-vars(-secure)?\.fd)$/i;
+const RESERVED_NAMES = /^(data\.qcow2|data\.img|windock\.json|uefi-vars(-secure)?\.fd|ephemeral\.qcow2|ephemeral-vars\.fd)$/i;
 
 export function safeDownloadName(name: string): string {
   return RESERVED_NAMES.test(name) ? `download-${name}` : name;

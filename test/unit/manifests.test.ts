@@ -121,7 +121,7 @@ describe('kubernetes.yml', () => {
 });
 
 describe('examples/lab/kubernetes.yml', () => {
-  kubernetesChecks('examples/lab/kubernetes.yml', { BOOT: '/base/golden.qcow2' });
+  kubernetesChecks('examples/lab/kubernetes.yml', { BOOT: '/base/golden.qcow2', EPHEMERAL: 'Y' });
 
   it('mounts one ReadOnlyMany base into every replica, read-only', () => {
     const docs = readDocs('examples/lab/kubernetes.yml');
