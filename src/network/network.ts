@@ -21,6 +21,7 @@ import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
+import { chooseShare, DEFAULT_SHARE_DIRS, existingDirs, startSamba, type ShareChoice } from './samba.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
@@ -52,7 +53,7 @@ export interface NetworkDeps {
   openLinks(run: RunProgram): LinkOps;
   firewall(run: RunProgram): Firewall;
   random(bytes: number): Uint8Array;
-  programs: { dnsmasq: string; passt: string; qemu: string };
+  programs: { dnsmasq: string; passt: string; qemu: string; smbd: string };
 }
 
 export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): NetworkDeps {
@@ -63,7 +64,7 @@ export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): Networ
     openLinks: openLinkOps,
     firewall: (run) => iptablesFirewall(run),
     random: (n) => randomBytes(n),
-    programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64' },
+    programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64', smbd: 'smbd' },
     ...overrides,
   };
 }
@@ -113,10 +114,12 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
   const links = deps.openLinks(deps.run);
   const firewall = deps.firewall(deps.run);
   let dnsmasq: Helper | undefined;
+  let smbd: Helper | undefined;
   let closed = false;
   const teardown = async () => {
     if (closed) return;
     closed = true;
+    await smbd?.stop().catch((e: unknown) => log.warn({ err: e }, 'could not stop smbd'));
     await dnsmasq?.stop().catch((e: unknown) => log.warn({ err: e }, 'could not stop dnsmasq'));
     await removeTapNetwork(deps, log);
   };
@@ -145,6 +148,14 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       log,
       { program: deps.programs.dnsmasq, signal: ctx.signal },
     );
+    const share = await findShare(config);
+    if (share) {
+      smbd = await startSamba(
+        { share, bridge: plan.bridge, address: plan.bridgeAddress, stateDir: join(config.runDir, 'samba') },
+        log,
+        { program: deps.programs.smbd, signal: ctx.signal },
+      );
+    }
     ctx.status.update({ guestAddress: plan.guestAddress });
     return {
       name: 'network',
@@ -152,7 +163,7 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       guestAddress: plan.guestAddress,
       readiness: { host: plan.guestAddress, port: config.readyPort },
       plan,
-      died: dnsmasq.died,
+      died: smbd ? Promise.race([dnsmasq.died, smbd.died]) : dnsmasq.died,
       close: teardown,
     };
   } catch (error) {
@@ -217,6 +228,12 @@ export async function findStaleDnsmasq(procDir: string, runDir: string): Promise
   return found;
 }
 
+/** The shared folder the settings and the mounts give (samba.ts), if any. */
+async function findShare(config: Config): Promise<ShareChoice | undefined> {
+  const found = await existingDirs(config.shareDir !== undefined ? [config.shareDir] : DEFAULT_SHARE_DIRS);
+  return chooseShare(config, (path) => found.has(path));
+}
+
 // ---------------------------------------------------------------------------------------------
 // NETWORK=user
 
@@ -272,7 +289,9 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
   const mac = await resolveGuestMac(ctx, deps.random);
   const readiness = { host: '127.0.0.1', port: config.readyPort };
 
-  const passtVerdict = host.programs.passt ? judgePasstVersion((await readPasstVersion(deps)) ?? '') : undefined;
+  // passt has no SMB server of its own; slirp's `smb=` offers the shared folder.
+  const share = await findShare(config);
+  const passtVerdict = host.programs.passt && !share ? judgePasstVersion((await readPasstVersion(deps)) ?? '') : undefined;
   if (passtVerdict && !passtVerdict.usable) log.warn({ reason: passtVerdict.reason }, 'not using passt');
   if (passtVerdict?.usable && (await qemuHasNetdevStream(deps))) {
     // passt started as root switches to `nobody` before it binds its socket (passt(1), --runas),
@@ -309,11 +328,12 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       log.warn({ err: error, output: passt.recentOutput() }, 'passt did not start, falling back to QEMU user networking');
     }
   }
-  log.info({ forwards: forwards.length }, 'user networking through QEMU slirp');
+  log.info({ forwards: forwards.length, share: share?.dir }, 'user networking through QEMU slirp');
+  if (share?.readOnly) log.warn({ dir: share.dir }, 'SAMBA_READONLY=Y has no effect with NETWORK=user: QEMU offers its shared folder writable');
   ctx.status.update({ guestAddress: SLIRP_GUEST_ADDRESS });
   return {
     name: 'network',
-    spec: { mode: 'user', mac, model: NIC_MODEL, forwards },
+    spec: { mode: 'user', mac, model: NIC_MODEL, forwards, smb: share?.dir },
     guestAddress: SLIRP_GUEST_ADDRESS,
     readiness: { ...readiness, expectReply: true },
     close: async () => {},
