@@ -81,7 +81,8 @@ export async function startNetwork(
   deps: NetworkDeps = defaultNetworkDeps(),
 ): Promise<NetworkSession> {
   const log = ctx.log.child({ component: 'network' });
-  switch (ctx.config.network) {
+  // The preflight may have chosen another mode (rootless Podman: user, host/engine.ts).
+  switch (host.networkMode ?? ctx.config.network) {
     case 'none':
       return { name: 'network', spec: { mode: 'none' }, guestAddress: undefined, readiness: undefined, close: async () => {} };
     case 'user':
