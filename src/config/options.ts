@@ -142,6 +142,10 @@ export const OPTIONS = {
     env: 'SHARE_DIR', flag: 'share-dir', default: undefined, defaultText: '/shared, else /data (the first mounted)', parse: parseText, group: 'Network',
     doc: 'the directory offered as the shared folder',
   }),
+  dhcp: option<boolean>({
+    env: 'DHCP', flag: 'dhcp', default: false, defaultText: 'N', parse: parseBool, group: 'Network',
+    doc: "Y: LAN mode: the guest gets its address from the LAN's DHCP server through a macvtap on the container's interface (the container itself cannot reach the guest then)",
+  }),
   webPort: option<number>({
     env: 'WEB_PORT', flag: 'web-port', default: 8006, defaultText: '8006', parse: parsePort, group: 'Web',
     doc: 'port of /health and the browser viewer',

@@ -21,6 +21,7 @@ import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
+import { startLanNetwork } from './lan.js';
 import { chooseShare, DEFAULT_SHARE_DIRS, existingDirs, startSamba, type ShareChoice } from './samba.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
@@ -42,6 +43,8 @@ export interface NetworkSession extends Resource {
   plan?: NetworkPlan;
   /** Called by the supervisor once QEMU runs. Unused today: the tap is a bridge port before QEMU starts. */
   afterQemuStart?(): Promise<void>;
+  /** Open descriptors QEMU inherits as fd 3, 4, … (DHCP=Y: the macvtap, lan.ts). */
+  passFds?: number[];
   /** Resolves when a helper (dnsmasq, passt) exits unexpectedly; the supervisor races it. */
   died?: Promise<Error>;
 }
@@ -49,6 +52,7 @@ export interface NetworkSession extends Resource {
 export interface NetworkDeps {
   run: RunProgram;
   procDir: string;
+  sysDir: string;
   resolvConf: string;
   openLinks(run: RunProgram): LinkOps;
   firewall(run: RunProgram): Firewall;
@@ -60,6 +64,7 @@ export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): Networ
   return {
     run: realRun,
     procDir: '/proc',
+    sysDir: '/sys',
     resolvConf: '/etc/resolv.conf',
     openLinks: openLinkOps,
     firewall: (run) => iptablesFirewall(run),
@@ -88,6 +93,7 @@ export async function startNetwork(
     case 'user':
       return startUserNetwork(ctx, host, deps, log);
     case 'tap':
+      if (ctx.config.dhcp) return startLanNetwork(ctx, deps, await resolveGuestMac(ctx, deps.random), NIC_MODEL, log);
       return startTapNetwork(ctx, host, deps, log);
   }
 }
