@@ -22,7 +22,7 @@ import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
 import { startLanNetwork } from './lan.js';
-import { chooseShare, DEFAULT_SHARE_DIRS, existingDirs, startSamba, type ShareChoice } from './samba.js';
+import { findShare, startSamba } from './samba.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
@@ -157,11 +157,16 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
     );
     const share = await findShare(config);
     if (share) {
+      // As dockur does, a shared folder that cannot be offered does not keep the VM from starting.
       smbd = await startSamba(
         { share, bridge: plan.bridge, address: plan.bridgeAddress, stateDir: join(config.runDir, 'samba') },
         log,
         { program: deps.programs.smbd, signal: ctx.signal },
-      );
+      ).catch((error: unknown) => {
+        if (ctx.signal.aborted) throw error;
+        log.warn({ err: error, dir: share.dir }, 'the shared folder is not offered: smbd did not start');
+        return undefined;
+      });
     }
     ctx.status.update({ guestAddress: plan.guestAddress });
     return {
@@ -233,12 +238,6 @@ export async function findStaleDnsmasq(procDir: string, runDir: string): Promise
     }
   }
   return found;
-}
-
-/** The shared folder the settings and the mounts give (samba.ts), if any. */
-async function findShare(config: Config): Promise<ShareChoice | undefined> {
-  const found = await existingDirs(config.shareDir !== undefined ? [config.shareDir] : DEFAULT_SHARE_DIRS);
-  return chooseShare(config, (path) => found.has(path));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  * address (dhcp.ts). NETWORK=user has no bridge: QEMU's own SMB server (`-netdev user,smb=DIR`,
  * which runs smbd itself) offers the folder at \\10.0.2.4\qemu instead (qemu/args.ts).
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -46,13 +46,15 @@ export function chooseShare(
   return dir === undefined ? undefined : { dir, readOnly: settings.sambaReadonly };
 }
 
-/** Which of `paths` are directories (the adapter half of chooseShare). */
-export async function existingDirs(paths: readonly string[]): Promise<Set<string>> {
+type ShareSettings = Parameters<typeof chooseShare>[0];
+
+/** The shared folder the settings and the mounts give, if any (chooseShare over the real directories). */
+export async function findShare(settings: ShareSettings): Promise<ShareChoice | undefined> {
   const found = new Set<string>();
-  for (const path of paths) {
+  for (const path of settings.shareDir !== undefined ? [settings.shareDir] : DEFAULT_SHARE_DIRS) {
     if (await stat(path).then((s) => s.isDirectory(), () => false)) found.add(path);
   }
-  return found;
+  return chooseShare(settings, (path) => found.has(path));
 }
 
 export interface SmbConfInput {
@@ -134,6 +136,9 @@ export interface SambaOptions {
 export async function startSamba(input: SmbConfInput & { address: string }, log: Logger, options: SambaOptions = {}): Promise<Helper> {
   await mkdir(input.stateDir, { recursive: true, mode: 0o700 });
   for (const dir of Object.values(sambaDirs(input.stateDir))) await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A run killed with -9 leaves smbd.pid; smbd would refuse to start while it names a live pid
+  // (a recycled one included), and our previous smbd died with us (parent-death signal).
+  await rm(join(input.stateDir, 'smbd.pid'), { force: true });
   const conf = join(input.stateDir, 'smb.conf');
   await writeFile(conf, buildSmbConf(input), { mode: 0o600 });
   const argv = [options.program ?? 'smbd', '--foreground', '--no-process-group', '--debug-stdout', `--configfile=${conf}`];
