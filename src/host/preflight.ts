@@ -58,7 +58,7 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
     await fixKvmPermissions(deps, log);
     facts = { ...facts, kvm: await probeKvm(deps) };
   }
-  if (config.network === 'tap') {
+  if (config.network === 'tap' && !config.dhcp) {
     if (!facts.tun) {
       await createTunNode(deps, log);
       facts = { ...facts, tun: await probeTun(deps) };

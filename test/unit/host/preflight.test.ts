@@ -224,3 +224,13 @@ describe('preflight under rootless Podman', () => {
     expect((await failure(rootful)).message).toMatch(/NET_ADMIN|net\/tun/);
   });
 });
+
+describe('preflight with DHCP=Y', () => {
+  it('needs NET_ADMIN but not tun, IP forwarding, iptables or dnsmasq (a macvtap on the uplink)', async () => {
+    const host = await fake({ tun: false, mknodWorks: false, ipForward: false, ipForwardReadOnly: true, iptables: undefined });
+    const facts = await preflight(makeContext({ DHCP: 'Y' }, host.root).ctx, host.deps);
+    expect(facts.tun).toBe(false);
+    const noAdmin = await fake({ netAdmin: false });
+    expect((await failure(noAdmin, { DHCP: 'Y' })).message).toMatch(/NET_ADMIN/);
+  });
+});
