@@ -8,8 +8,10 @@
  *
  *   npm run build && node bench/download.mjs [sizeMiB=512] [rounds=5] [serverMiBps=0]
  *
- * serverMiBps paces the server like a network link (119 ≈ 1 Gbit/s); 0 is loopback's full speed,
- * where the machine's cores, not the link, set the pace.
+ * serverMiBps paces each connection like a network link (119 ≈ 1 Gbit/s), as a CDN caps each
+ * connection: a client with four connections may get four times it; 0 is loopback's full speed,
+ * where the machine's cores, not the link, set the pace. aria2c (Debian aria2, -x4 -s4) is the
+ * 4-connection peer.
  *
  * The server runs in its own process (this file with --serve) so that it does not share the
  * event loop with the downloader under test; curl is Debian's `curl`.
@@ -29,25 +31,28 @@ if (process.argv[2] === '--serve') {
   const body = randomBytes(size);
   const digest = createHash('sha256').update(body).digest('hex');
   const server = createServer((req, res) => {
-    const match = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    // `bytes=N-` (a resume) and `bytes=N-M` (one segment of a multi-connection client).
+    const match = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const start = match ? Number(match[1]) : 0;
+    const end = match && match[2] ? Math.min(size, Number(match[2]) + 1) : size;
     // A new connection per download, as curl makes: no variant inherits a pooled socket that the
     // server's keep-alive timeout may close under it.
-    const headers = { 'content-length': String(size - start), etag: '"bench"', 'accept-ranges': 'bytes', connection: 'close' };
-    if (match) headers['content-range'] = `bytes ${start}-${size - 1}/${size}`;
+    const headers = { 'content-length': String(end - start), etag: '"bench"', 'accept-ranges': 'bytes', connection: 'close' };
+    if (match) headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
     res.writeHead(match ? 206 : 200, headers);
     if (!pace) {
-      res.end(body.subarray(start));
+      res.end(body.subarray(start, end));
       return;
     }
-    // A link of the given speed: 256 KiB at a time, never ahead of the clock.
+    // A link of the given speed per connection (as a CDN caps each one): every response is paced
+    // on its own clock, 256 KiB at a time, never ahead of it.
     const began = performance.now();
     let sent = start;
     const next = () => {
-      while (sent < size) {
+      while (sent < end) {
         const ahead = (sent - start) / pace - (performance.now() - began);
         if (ahead > 1) return void setTimeout(next, ahead);
-        const slice = body.subarray(sent, Math.min(size, sent + 256 * 1024));
+        const slice = body.subarray(sent, Math.min(end, sent + 256 * 1024));
         sent += slice.length;
         if (!res.write(slice)) return void res.once('drain', next);
       }
@@ -108,6 +113,12 @@ async function bench(sizeMiB, rounds, rateMiB) {
       await Promise.all([ended(curl, 'exit'), ended(tee, 'exit'), ended(openssl, 'close')]);
       checkOpenssl(text);
     },
+    // aria2c (Debian aria2) with 4 connections, each a Range segment, then openssl: the
+    // multi-connection peer (CONNECTIONS=4) on a server that caps each connection.
+    aria2c4: async () => {
+      execFileSync('aria2c', ['-q', '-x4', '-s4', '-k1M', '--file-allocation=none', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', dir, '-o', 'out.bin', url]);
+      checkOpenssl(execFileSync('openssl', ['dgst', '-sha256', '-r', out], { encoding: 'utf8' }));
+    },
     // Node's fetch reading the body and dropping it: the floor of any fetch-based download on
     // this machine (no hash, no file).
     fetchOnly: async () => {
@@ -167,6 +178,7 @@ async function bench(sizeMiB, rounds, rateMiB) {
     curlOpenssl: 'curl, then openssl sha256',
     curlTeeOpenssl: 'curl | tee | openssl sha256',
     fetchOnly: 'fetch, body dropped',
+    aria2c4: 'aria2c -x4 -s4, then openssl',
     windock: 'windock',
   };
   for (const name of names) console.log(row(labels[name], results[name]));

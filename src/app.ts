@@ -132,6 +132,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       launch: async () => {
         const qemu = await launchQemu(args, {
           binary: options.qemuBinary ?? 'qemu-system-x86_64',
+          passFds: network.passFds,
           log: log.child({ component: 'qemu' }),
           onStderrLine: serial.onStderrLine,
           onSerialLine: (line) => {

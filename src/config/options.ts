@@ -134,6 +134,22 @@ export const OPTIONS = {
     env: 'USER_PORTS', flag: 'user-ports', default: [], defaultText: '(none)', parse: parsePortList, group: 'Network',
     doc: 'with NETWORK=user: ports forwarded to the guest besides 3389 tcp+udp',
   }),
+  samba: option<boolean>({
+    env: 'SAMBA', flag: 'samba', default: true, defaultText: 'Y', parse: parseBool, group: 'Network',
+    doc: 'offer the folder mounted at /shared (or /data) to the guest as \\\\host.lan\\Data over SMB (NETWORK=user: \\\\10.0.2.4\\qemu); N: no shared folder',
+  }),
+  sambaReadonly: option<boolean>({
+    env: 'SAMBA_READONLY', flag: 'samba-readonly', default: false, defaultText: 'N', parse: parseBool, group: 'Network',
+    doc: 'Y: the guest may read the shared folder but not write to it',
+  }),
+  shareDir: option<string>({
+    env: 'SHARE_DIR', flag: 'share-dir', default: undefined, defaultText: '/shared, else /data (the first mounted)', parse: parseText, group: 'Network',
+    doc: 'the directory offered as the shared folder',
+  }),
+  dhcp: option<boolean>({
+    env: 'DHCP', flag: 'dhcp', default: false, defaultText: 'N', parse: parseBool, group: 'Network',
+    doc: "Y: LAN mode: the guest gets its address from the LAN's DHCP server through a macvtap on the container's interface (the container itself cannot reach the guest then)",
+  }),
   webPort: option<number>({
     env: 'WEB_PORT', flag: 'web-port', default: 8006, defaultText: '8006', parse: parsePort, group: 'Web',
     doc: 'port of /health and the browser viewer',

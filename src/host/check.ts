@@ -8,7 +8,7 @@ import { formatSize } from '../config/parsers.js';
 import { AppError } from '../core/errors.js';
 import type { HostFacts, NetnsFacts } from './facts.js';
 
-export type HostCheckConfig = Pick<Config, 'kvm' | 'network' | 'ramSize' | 'ramCheck' | 'hostNetwork'>;
+export type HostCheckConfig = Pick<Config, 'kvm' | 'network' | 'ramSize' | 'ramCheck' | 'hostNetwork'> & { dhcp?: boolean };
 
 export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[] {
   const problems: AppError[] = [];
@@ -28,7 +28,9 @@ export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[]
   if (config.network === 'tap') {
     const hostNetns = checkNetworkNamespace(config, facts.netns);
     if (hostNetns) problems.push(hostNetns);
-    if (!facts.tun) {
+    // DHCP=Y (network/lan.ts) uses a macvtap on the uplink: no tun, forwarding, NAT or dnsmasq.
+    const lan = config.dhcp === true;
+    if (!facts.tun && !lan) {
       problems.push(
         new AppError('host', 'NETWORK=tap needs /dev/net/tun, which is missing and could not be created', {
           hint: 'Pass the device with `docker run --device /dev/net/tun`, or set NETWORK=user (no privileges needed).',
@@ -44,7 +46,7 @@ export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[]
         }),
       );
     }
-    if (!facts.ipForward) {
+    if (!facts.ipForward && !lan) {
       problems.push(
         new AppError('host', 'NETWORK=tap needs IP forwarding: net.ipv4.ip_forward is 0 and could not be set to 1', {
           hint: 'Set it with `docker run --sysctl net.ipv4.ip_forward=1` (compose: sysctls: [net.ipv4.ip_forward=1]), or set NETWORK=user.',
@@ -52,7 +54,7 @@ export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[]
         }),
       );
     }
-    if (facts.iptablesBackend === undefined) {
+    if (facts.iptablesBackend === undefined && !lan) {
       problems.push(
         new AppError('host', 'NETWORK=tap needs iptables, which is missing or does not run', {
           hint: 'Install the iptables package in the image, or set NETWORK=user.',
@@ -60,7 +62,7 @@ export function checkHost(config: HostCheckConfig, facts: HostFacts): AppError[]
         }),
       );
     }
-    if (!facts.programs.dnsmasq) {
+    if (!facts.programs.dnsmasq && !lan) {
       problems.push(
         new AppError('host', 'NETWORK=tap needs dnsmasq to give the guest its address, and it is not installed', {
           hint: 'Install the dnsmasq-base package in the image, or set NETWORK=user.',

@@ -2,6 +2,7 @@
  * What windock knows about the host (the container) after the preflight probe. Pure data: the
  * probe fills it, pure checks decide from it, nothing here touches the system.
  */
+import type { EngineFacts } from './engine.js';
 export interface KvmFacts {
   /** /dev/kvm exists and is the KVM character device (10:232). */
   present: boolean;
@@ -38,4 +39,8 @@ export interface HostFacts {
   /** Helper programs found on PATH. */
   programs: { passt: boolean; swtpm: boolean; dnsmasq: boolean };
   netns: NetnsFacts;
+  /** The container engine (engine.ts); set by the preflight. */
+  engine?: EngineFacts;
+  /** The network mode to build when it differs from NETWORK (rootless Podman: user); set by the preflight. */
+  networkMode?: 'tap' | 'user' | 'none';
 }

@@ -15,6 +15,8 @@ import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext } from '../core/context.js';
 import { checkHost, checkNetworkNamespace, combineHostProblems, hostNetnsEvidence } from './check.js';
+import type { AppError } from '../core/errors.js';
+import { chooseNetworkMode, judgeEngine, type EngineFacts } from './engine.js';
 import type { HostFacts } from './facts.js';
 import {
   defaultProbeDeps,
@@ -30,10 +32,13 @@ import {
 export interface PreflightDeps extends ProbeDeps {
   /** /etc/group, read to find (or learn that we must create) the `kvm` group. */
   groupFile: string;
+  /** Podman's /run/.containerenv and Docker's /.dockerenv (engine.ts). */
+  containerEnvFile: string;
+  dockerEnvFile: string;
 }
 
 export function defaultPreflightDeps(overrides: Partial<PreflightDeps> = {}): PreflightDeps {
-  return { ...defaultProbeDeps(overrides), groupFile: '/etc/group', ...overrides };
+  return { ...defaultProbeDeps(overrides), groupFile: '/etc/group', containerEnvFile: '/run/.containerenv', dockerEnvFile: '/.dockerenv', ...overrides };
 }
 
 export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPreflightDeps()): Promise<HostFacts> {
@@ -53,7 +58,7 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
     await fixKvmPermissions(deps, log);
     facts = { ...facts, kvm: await probeKvm(deps) };
   }
-  if (config.network === 'tap') {
+  if (config.network === 'tap' && !config.dhcp) {
     if (!facts.tun) {
       await createTunNode(deps, log);
       facts = { ...facts, tun: await probeTun(deps) };
@@ -73,7 +78,13 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
     );
   }
 
-  const problem = combineHostProblems(checkHost(config, facts));
+  const engine = await probeEngine(deps);
+  const tapProblems = config.network === 'tap' ? newProblems(checkHost(config, facts), checkHost({ ...config, network: 'none' }, facts)) : [];
+  const network = chooseNetworkMode(config.network, engine, tapProblems);
+  if (network.reason) log.warn({ engine: engine.engine, rootless: engine.rootless, evidence: engine.evidence }, network.reason);
+  facts = { ...facts, engine, ...(network.mode !== config.network ? { networkMode: network.mode } : {}) };
+
+  const problem = combineHostProblems(checkHost({ ...config, network: network.mode }, facts));
   if (problem) throw problem;
   log.info(
     {
@@ -92,6 +103,22 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
 }
 
 type Log = RunContext['log'];
+
+/** Problems in `all` that `without` lacks: those one setting brings. */
+function newProblems(all: AppError[], without: AppError[]): AppError[] {
+  const known = new Set(without.map((p) => p.message));
+  return all.filter((p) => !known.has(p.message));
+}
+
+async function probeEngine(deps: PreflightDeps): Promise<EngineFacts> {
+  const text = (path: string) => readFile(path, 'utf8').catch(() => undefined);
+  const [containerEnv, dockerEnv, uidMap] = await Promise.all([
+    text(deps.containerEnvFile),
+    text(deps.dockerEnvFile).then((t) => t !== undefined),
+    text(join(deps.procDir, 'self', 'uid_map')),
+  ]);
+  return judgeEngine({ containerEnv, dockerEnv, uidMap });
+}
 
 async function fixKvmPermissions(deps: PreflightDeps, log: Log): Promise<void> {
   const path = join(deps.devDir, 'kvm');

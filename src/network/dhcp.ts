@@ -43,6 +43,8 @@ export function buildDnsmasqArgs(input: DnsmasqInput): string[] {
     `--dhcp-host=${plan.mac},${plan.guestAddress}`,
     `--dhcp-option=option:router,${plan.bridgeAddress}`,
     `--dhcp-option=option:dns-server,${plan.bridgeAddress}`,
+    // The shared folder's host name (samba.ts): \\host.lan\Data is the bridge, where smbd listens.
+    `--host-record=host.lan,${plan.bridgeAddress}`,
     // Answer a guest that asks for an address from another subnet (a restored VM) with NAK at once.
     '--dhcp-authoritative',
     `--dhcp-leasefile=${dnsmasqLeaseFile(input.runDir)}`,

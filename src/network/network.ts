@@ -21,6 +21,8 @@ import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
+import { startLanNetwork } from './lan.js';
+import { findShare, startSamba } from './samba.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
@@ -41,6 +43,8 @@ export interface NetworkSession extends Resource {
   plan?: NetworkPlan;
   /** Called by the supervisor once QEMU runs. Unused today: the tap is a bridge port before QEMU starts. */
   afterQemuStart?(): Promise<void>;
+  /** Open descriptors QEMU inherits as fd 3, 4, … (DHCP=Y: the macvtap, lan.ts). */
+  passFds?: number[];
   /** Resolves when a helper (dnsmasq, passt) exits unexpectedly; the supervisor races it. */
   died?: Promise<Error>;
 }
@@ -48,22 +52,24 @@ export interface NetworkSession extends Resource {
 export interface NetworkDeps {
   run: RunProgram;
   procDir: string;
+  sysDir: string;
   resolvConf: string;
   openLinks(run: RunProgram): LinkOps;
   firewall(run: RunProgram): Firewall;
   random(bytes: number): Uint8Array;
-  programs: { dnsmasq: string; passt: string; qemu: string };
+  programs: { dnsmasq: string; passt: string; qemu: string; smbd: string };
 }
 
 export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): NetworkDeps {
   return {
     run: realRun,
     procDir: '/proc',
+    sysDir: '/sys',
     resolvConf: '/etc/resolv.conf',
     openLinks: openLinkOps,
     firewall: (run) => iptablesFirewall(run),
     random: (n) => randomBytes(n),
-    programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64' },
+    programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64', smbd: 'smbd' },
     ...overrides,
   };
 }
@@ -80,12 +86,14 @@ export async function startNetwork(
   deps: NetworkDeps = defaultNetworkDeps(),
 ): Promise<NetworkSession> {
   const log = ctx.log.child({ component: 'network' });
-  switch (ctx.config.network) {
+  // The preflight may have chosen another mode (rootless Podman: user, host/engine.ts).
+  switch (host.networkMode ?? ctx.config.network) {
     case 'none':
       return { name: 'network', spec: { mode: 'none' }, guestAddress: undefined, readiness: undefined, close: async () => {} };
     case 'user':
       return startUserNetwork(ctx, host, deps, log);
     case 'tap':
+      if (ctx.config.dhcp) return startLanNetwork(ctx, deps, await resolveGuestMac(ctx, deps.random), NIC_MODEL, log);
       return startTapNetwork(ctx, host, deps, log);
   }
 }
@@ -113,10 +121,12 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
   const links = deps.openLinks(deps.run);
   const firewall = deps.firewall(deps.run);
   let dnsmasq: Helper | undefined;
+  let smbd: Helper | undefined;
   let closed = false;
   const teardown = async () => {
     if (closed) return;
     closed = true;
+    await smbd?.stop().catch((e: unknown) => log.warn({ err: e }, 'could not stop smbd'));
     await dnsmasq?.stop().catch((e: unknown) => log.warn({ err: e }, 'could not stop dnsmasq'));
     await removeTapNetwork(deps, log);
   };
@@ -145,6 +155,19 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       log,
       { program: deps.programs.dnsmasq, signal: ctx.signal },
     );
+    const share = await findShare(config);
+    if (share) {
+      // As dockur does, a shared folder that cannot be offered does not keep the VM from starting.
+      smbd = await startSamba(
+        { share, bridge: plan.bridge, address: plan.bridgeAddress, stateDir: join(config.runDir, 'samba') },
+        log,
+        { program: deps.programs.smbd, signal: ctx.signal },
+      ).catch((error: unknown) => {
+        if (ctx.signal.aborted) throw error;
+        log.warn({ err: error, dir: share.dir }, 'the shared folder is not offered: smbd did not start');
+        return undefined;
+      });
+    }
     ctx.status.update({ guestAddress: plan.guestAddress });
     return {
       name: 'network',
@@ -152,7 +175,7 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       guestAddress: plan.guestAddress,
       readiness: { host: plan.guestAddress, port: config.readyPort },
       plan,
-      died: dnsmasq.died,
+      died: smbd ? Promise.race([dnsmasq.died, smbd.died]) : dnsmasq.died,
       close: teardown,
     };
   } catch (error) {
@@ -272,7 +295,9 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
   const mac = await resolveGuestMac(ctx, deps.random);
   const readiness = { host: '127.0.0.1', port: config.readyPort };
 
-  const passtVerdict = host.programs.passt ? judgePasstVersion((await readPasstVersion(deps)) ?? '') : undefined;
+  // passt has no SMB server of its own; slirp's `smb=` offers the shared folder.
+  const share = await findShare(config);
+  const passtVerdict = host.programs.passt && !share ? judgePasstVersion((await readPasstVersion(deps)) ?? '') : undefined;
   if (passtVerdict && !passtVerdict.usable) log.warn({ reason: passtVerdict.reason }, 'not using passt');
   if (passtVerdict?.usable && (await qemuHasNetdevStream(deps))) {
     // passt started as root switches to `nobody` before it binds its socket (passt(1), --runas),
@@ -309,11 +334,12 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       log.warn({ err: error, output: passt.recentOutput() }, 'passt did not start, falling back to QEMU user networking');
     }
   }
-  log.info({ forwards: forwards.length }, 'user networking through QEMU slirp');
+  log.info({ forwards: forwards.length, share: share?.dir }, 'user networking through QEMU slirp');
+  if (share?.readOnly) log.warn({ dir: share.dir }, 'SAMBA_READONLY=Y has no effect with NETWORK=user: QEMU offers its shared folder writable');
   ctx.status.update({ guestAddress: SLIRP_GUEST_ADDRESS });
   return {
     name: 'network',
-    spec: { mode: 'user', mac, model: NIC_MODEL, forwards },
+    spec: { mode: 'user', mac, model: NIC_MODEL, forwards, smb: share?.dir },
     guestAddress: SLIRP_GUEST_ADDRESS,
     readiness: { ...readiness, expectReply: true },
     close: async () => {},

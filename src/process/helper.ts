@@ -28,6 +28,8 @@ export interface HelperSpec {
   tailStreams?: readonly OutputStream[];
   tailLines?: number;
   maxLineBytes?: number;
+  /** Open descriptors the child inherits as fd 3, 4, … (QEMU's `-netdev tap,fd=3`). */
+  passFds?: readonly number[];
   /** The code of `died` and readiness errors; 'internal' by default. */
   errorCode?: ErrorCode;
 }
@@ -99,7 +101,7 @@ type RawExit = Pick<HelperExit, 'code' | 'signal' | 'startError'>;
 export function startHelper(spec: HelperSpec): Helper {
   const { name, log } = spec;
   const [command, argv] = withParentDeathSignal(spec.argv);
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...SUPERVISED_CHILD });
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe', ...(spec.passFds ?? [])], ...SUPERVISED_CHILD });
   const tailStreams = spec.tailStreams ?? ['stdout', 'stderr'];
   const tailLines = spec.tailLines ?? 20;
   const maxLineBytes = spec.maxLineBytes ?? MAX_LINE_BYTES;
@@ -129,7 +131,8 @@ export function startHelper(spec: HelperSpec): Helper {
     });
   };
   const splitters = [splitter('stdout'), splitter('stderr')] as const;
-  const drained = Promise.all([splitStream(child.stdout, splitters[0]), splitStream(child.stderr, splitters[1])]);
+  // Both are pipes (stdio above); the extra descriptors do not change their type's nullability.
+  const drained = Promise.all([splitStream(child.stdout!, splitters[0]), splitStream(child.stderr!, splitters[1])]);
   const droppedBytes = (): number => splitters[0].droppedBytes + splitters[1].droppedBytes;
   const describeTail = (): string => tail.slice(-3).join(' | ') || '(no output)';
   const failure = (what: string): AppError =>

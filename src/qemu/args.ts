@@ -22,7 +22,9 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-no-user-config',
     // QEMU's seccomp sandbox: a compromised QEMU may not exec, raise privileges or use obsolete
     // syscalls (docs: -sandbox). Helpers (tap scripts) are never needed: windock prepares them.
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    // The one exception: `-netdev user,smb=` makes QEMU fork and exec smbd when the guest first
+    // connects (slirp's guest exec), which spawn=deny would kill QEMU for.
+    '-sandbox', `on,obsolete=deny,elevateprivileges=deny,spawn=${spec.network.mode === 'user' && spec.network.smb !== undefined ? 'allow' : 'deny'},resourcecontrol=deny`,
     ...machineArgs(spec),
     '-m', `${Math.floor(spec.ramBytes / MiB)}M`,
     '-smp', `${spec.cpuCores},sockets=1,cores=${spec.cpuCores},threads=1`,
@@ -134,7 +136,8 @@ function networkArgs(network: NetworkSpec): string[] {
     }
     case 'user': {
       const forwards = network.forwards.map((f) => `hostfwd=${f.protocol}::${f.hostPort}-:${f.guestPort}`);
-      return ['-netdev', ['user', 'id=net0', ...forwards].join(','), '-device', nic(network.model, network.mac)];
+      const smb = network.smb === undefined ? [] : [`smb=${escapeValue(network.smb)}`];
+      return ['-netdev', ['user', 'id=net0', ...forwards, ...smb].join(','), '-device', nic(network.model, network.mac)];
     }
     case 'passt':
       return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${escapeValue(network.socket)}`, '-device', nic(network.model, network.mac)];

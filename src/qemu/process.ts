@@ -31,6 +31,8 @@ export interface LaunchOptions {
   log: Logger;
   onSerialLine: (line: string) => void;
   onStderrLine: (line: string) => void;
+  /** Open descriptors QEMU inherits as fd 3, 4, … (the NetworkSpec's tap fd). */
+  passFds?: readonly number[] | undefined;
   /** How many stderr lines to keep for the crash report. */
   tailLines?: number;
   /** Longest serial or stderr line kept; the rest of a longer one is dropped. */
@@ -47,6 +49,7 @@ export async function launchQemu(args: readonly string[], options: LaunchOptions
     tailLines: options.tailLines ?? 20,
     ...(options.maxLineBytes ? { maxLineBytes: options.maxLineBytes } : {}),
     errorCode: 'qemu',
+    ...(options.passFds ? { passFds: options.passFds } : {}),
     onLine: (line, stream) => (stream === 'stdout' ? options.onSerialLine(line) : options.onStderrLine(line)),
   });
   try {

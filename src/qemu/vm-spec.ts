@@ -40,6 +40,8 @@ export type NetworkSpec =
       model: NicModel;
       /** Host (container) port → guest port forwards of QEMU's built-in user networking. */
       forwards: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[];
+      /** A directory QEMU's own SMB server offers at \\10.0.2.4\qemu (`smb=`; QEMU runs smbd). */
+      smb?: string | undefined;
     }
   | { mode: 'passt'; mac: string; model: NicModel; socket: string };
 

@@ -219,6 +219,12 @@ function oobeSystem(settings: XMLBuilder, input: AnswerFileInput): void {
       description: 'windock: allow Remote Desktop through the firewall',
     },
   ];
+  // The shared folder (network/samba.ts): a persistent Z: drive, reconnected at every logon, so it
+  // appears once the share is there even when this first logon runs before the network is up.
+  first.push({
+    command: 'cmd /c net use Z: \\\\host.lan\\Data /persistent:yes',
+    description: 'windock: the shared folder (\\\\host.lan\\Data) as drive Z:',
+  });
   if (input.oem) {
     first.push({
       command: 'cmd /c if exist C:\\OEM\\install.bat (cd /d C:\\OEM && call install.bat > C:\\OEM\\install.log 2>&1)',

@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileSources, createNetns, destroyAllNetns, type Netns } from '../fixtures/netns.js';
 import { startDriver, type Driver } from './network-driver.js';
+import { startStandInGuest, type StandIn } from '../fixtures/stand-in-guest.js';
 
 let build: string;
 const drivers: Driver[] = [];
@@ -57,43 +58,9 @@ async function startContainer(ns: Netns, extraEnv: Record<string, string> = {}):
   return driver;
 }
 
-const LISTENER = `
-const net = require('node:net'); const dgram = require('node:dgram');
-const name = process.argv[1];
-for (const port of [3389, 8080, 8006]) net.createServer((s) => s.end('windock-guest ' + port + ' ' + name + '\\n')).listen(port, '0.0.0.0');
-const u = dgram.createSocket('udp4');
-u.on('message', (m, r) => u.send('windock-guest 3389 ' + name + '\\n', r.port, r.address));
-u.bind(3389, '0.0.0.0', () => console.log('listening'));
-`;
-
-interface StandIn {
-  name: string;
-  lease: string;
-}
-
-/** A stand-in guest: namespace + veth into the container's bridge, DHCP via udhcpc, listeners. */
 async function standInGuest(container: Netns, mac: string, bridge: string, label: string): Promise<StandIn> {
-  const name = `${container.name}-g`;
-  extraNs.push(name);
-  const hostSide = `wdg${container.name.slice(-6)}`;
-  await execa('ip', ['netns', 'add', name]);
-  await execa('ip', ['netns', 'exec', container.name, 'ip', 'link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-  await execa('ip', ['netns', 'exec', container.name, 'ip', 'link', 'set', hostSide, 'master', bridge, 'up']);
-  await execa('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'eth0', 'address', mac, 'up']);
-  await execa('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
-  // udhcpc with /bin/true as its script: it reports the lease; we apply it ourselves.
-  const dhcp = await execa('ip', ['netns', 'exec', name, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '10', '-T', '1', '-s', '/bin/true'], { reject: false, all: true });
-  const lease = /lease of (\d+\.\d+\.\d+\.\d+) obtained/.exec(String(dhcp.all))?.[1];
-  if (!lease) throw new Error(`stand-in guest got no DHCP lease:\n${dhcp.all}`);
-  const router = lease.replace(/\.\d+$/, '.1');
-  await execa('ip', ['netns', 'exec', name, 'ip', 'addr', 'add', `${lease}/24`, 'dev', 'eth0']);
-  await execa('ip', ['netns', 'exec', name, 'ip', 'route', 'add', 'default', 'via', router]);
-  const listener = execa('ip', ['netns', 'exec', name, process.execPath, '-e', LISTENER, label], { reject: false });
-  await new Promise<void>((resolve, reject) => {
-    listener.stdout!.once('data', () => resolve());
-    void listener.then((r) => reject(new Error(`listener exited: ${r.stderr}`)));
-  });
-  return { name, lease };
+  extraNs.push(`${container.name}-g`);
+  return startStandInGuest(container, mac, bridge, label);
 }
 
 /** Re-attach a stand-in guest's veth to a rebuilt bridge (a restart deleted the old bridge). */

@@ -40,6 +40,10 @@ export interface FakeHostOptions {
   kvmGroup?: boolean;
   mknodWorks?: boolean;
   iptables?: string | undefined;
+  /** Text of /run/.containerenv (Podman); absent when undefined. */
+  containerEnv?: string | undefined;
+  /** Text of /proc/self/uid_map; absent when undefined. */
+  uidMap?: string | undefined;
 }
 
 export async function makeFakeHost(options: FakeHostOptions = {}): Promise<FakeHost> {
@@ -72,6 +76,8 @@ export async function makeFakeHost(options: FakeHostOptions = {}): Promise<FakeH
   else await file('proc/sys/net/ipv4/ip_forward', o.ipForward ? '1\n' : '0\n');
   if (o.cgroupMemoryMax !== undefined) await file('sys/fs/cgroup/memory.max', `${o.cgroupMemoryMax}\n`);
   if (o.cgroupCpuMax !== undefined) await file('sys/fs/cgroup/cpu.max', `${o.cgroupCpuMax}\n`);
+  if (o.containerEnv !== undefined) await file('run/.containerenv', o.containerEnv);
+  if (o.uidMap !== undefined) await file('proc/self/uid_map', o.uidMap);
   await file('etc/group', `root:x:0:\n${o.kvmGroup ? 'kvm:x:993:\n' : ''}`);
   await mkdir(join(root, 'bin'), { recursive: true });
   await file('bin/dnsmasq', '#!/bin/sh\n');
@@ -83,6 +89,8 @@ export async function makeFakeHost(options: FakeHostOptions = {}): Promise<FakeH
     procDir: join(root, 'proc'),
     sysDir: join(root, 'sys'),
     groupFile: join(root, 'etc/group'),
+    containerEnvFile: join(root, 'run/.containerenv'),
+    dockerEnvFile: join(root, '.dockerenv'),
     programDirs: [join(root, 'bin')],
     cpuCount: () => 8,
     statDevice: async (path) => {

@@ -26,6 +26,7 @@ describe('dnsmasq argv', () => {
       '--dhcp-host=02:11:22:33:44:55,172.30.0.2',
       '--dhcp-option=option:router,172.30.0.1',
       '--dhcp-option=option:dns-server,172.30.0.1',
+      '--host-record=host.lan,172.30.0.1',
       '--dhcp-authoritative',
       '--dhcp-leasefile=/run/windock/dnsmasq.leases',
       '--server=127.0.0.11',

@@ -207,3 +207,30 @@ describe('checkHost', () => {
     expect(error?.hint).toContain('neither vmx nor svm');
   });
 });
+
+describe('preflight under rootless Podman', () => {
+  const podman = { containerEnv: 'engine="podman-4.3.1"\nrootless=1\n', uidMap: '0 1000 1\n1 100000 65536\n' };
+  it('gives NETWORK=tap without tun and NET_ADMIN user-mode networking instead of exit 3', async () => {
+    const host = await fake({ ...podman, tun: false, mknodWorks: false, netAdmin: false });
+    const { ctx } = makeContext({}, host.root);
+    const facts = await preflight(ctx, host.deps);
+    expect(facts.networkMode).toBe('user');
+    expect(facts.engine).toMatchObject({ engine: 'podman', rootless: true });
+  });
+  it('keeps tap when the rootless container has what tap needs, and exit 3 stays for rootful engines', async () => {
+    const able = await fake(podman);
+    expect((await preflight(makeContext({}, able.root).ctx, able.deps)).networkMode).toBeUndefined();
+    const rootful = await fake({ tun: false, mknodWorks: false, netAdmin: false });
+    expect((await failure(rootful)).message).toMatch(/NET_ADMIN|net\/tun/);
+  });
+});
+
+describe('preflight with DHCP=Y', () => {
+  it('needs NET_ADMIN but not tun, IP forwarding, iptables or dnsmasq (a macvtap on the uplink)', async () => {
+    const host = await fake({ tun: false, mknodWorks: false, ipForward: false, ipForwardReadOnly: true, iptables: undefined });
+    const facts = await preflight(makeContext({ DHCP: 'Y' }, host.root).ctx, host.deps);
+    expect(facts.tun).toBe(false);
+    const noAdmin = await fake({ netAdmin: false });
+    expect((await failure(noAdmin, { DHCP: 'Y' })).message).toMatch(/NET_ADMIN/);
+  });
+});

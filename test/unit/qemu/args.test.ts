@@ -117,6 +117,16 @@ describe('buildQemuArgs', () => {
     expect(unescaped, unescaped.join('\n')).toEqual([]);
   });
 
+  it('offers a shared folder through slirp smb= and lets QEMU spawn smbd only then', () => {
+    const user = { mode: 'user' as const, mac: '02:11:22:33:44:55', model: 'virtio-net-pci' as const, forwards: [] };
+    const shared = buildQemuArgs({ ...base, network: { ...user, smb: '/shared,x' } });
+    expect(shared[shared.indexOf('-netdev') + 1]).toBe('user,id=net0,smb=/shared,,x');
+    expect(shared[shared.indexOf('-sandbox') + 1]).toContain('spawn=allow');
+    const plain = buildQemuArgs({ ...base, network: user });
+    expect(plain[plain.indexOf('-netdev') + 1]).toBe('user,id=net0');
+    expect(plain[plain.indexOf('-sandbox') + 1]).toContain('spawn=deny');
+  });
+
   it('appends ARGUMENTS last so that users can override', () => {
     const args = buildQemuArgs(scenarios['NVMe disk, passt network, ARGUMENTS appended last']!);
     expect(args.slice(-2)).toEqual(['-device', 'virtio-gpu-pci']);
