@@ -32,6 +32,12 @@ export interface HelperSpec {
   passFds?: readonly number[];
   /** The code of `died` and readiness errors; 'internal' by default. */
   errorCode?: ErrorCode;
+  /**
+   * The owner turns every exit into its own report (QEMU: the VM runner decides crash, power-off
+   * or forced stop), so an exit is not logged here as unexpected: a `quit` that ended QEMU would
+   * otherwise read as a helper failure in the log.
+   */
+  ownerReportsExit?: boolean;
 }
 
 export interface HelperExit {
@@ -167,7 +173,7 @@ export function startHelper(spec: HelperSpec): Helper {
     (exit) =>
       new Promise<AppError>((resolve) => {
         if (stopRequested) return; // asked to go: never settles
-        log.error({ helper: name, code: exit.code, signal: exit.signal, output: exit.tail.slice(-5) }, 'helper exited unexpectedly');
+        if (!spec.ownerReportsExit) log.error({ helper: name, code: exit.code, signal: exit.signal, output: exit.tail.slice(-5) }, 'helper exited unexpectedly');
         resolve(
           new AppError(spec.errorCode ?? 'internal', `${name} exited unexpectedly (${describeExit(exit)}): ${describeTail()}`, {
             details: { helper: name, code: exit.code, signal: exit.signal, output: exit.tail.slice(-5) },

@@ -49,6 +49,7 @@ export async function launchQemu(args: readonly string[], options: LaunchOptions
     tailLines: options.tailLines ?? 20,
     ...(options.maxLineBytes ? { maxLineBytes: options.maxLineBytes } : {}),
     errorCode: 'qemu',
+    ownerReportsExit: true,
     ...(options.passFds ? { passFds: options.passFds } : {}),
     onLine: (line, stream) => (stream === 'stdout' ? options.onSerialLine(line) : options.onStderrLine(line)),
   });
