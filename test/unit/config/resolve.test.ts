@@ -46,7 +46,7 @@ describe('resolveConfig', () => {
     expect(error).toBeInstanceOf(AppError);
     expect((error as AppError).exitCode).toBe(2);
     expect((error as AppError).message).toBe(
-      'RAM_SIZE must be a size such as "512M", "4G" or "1T", got "lots"; CPU_CORES must be a whole number of cores from 1 to 1024, got "0"; DISK_FMT must be one of "qcow2", "raw", got "zip"',
+      'RAM_SIZE must be a size such as "512M" or "4G", a number of GB such as "8", "half" or "max", got "lots"; CPU_CORES must be a whole number of cores from 1 to 1024, "half" or "max", got "0"; DISK_FMT must be one of "qcow2", "raw", got "zip"',
     );
   });
 
