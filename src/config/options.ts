@@ -153,7 +153,6 @@ export const OPTIONS = {
   disk4Size: option<number>({ env: 'DISK4_SIZE', flag: 'disk4-size', default: undefined, defaultText: '(no disk 4)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 4 (/storage4)' }),
   disk5Size: option<number>({ env: 'DISK5_SIZE', flag: 'disk5-size', default: undefined, defaultText: '(no disk 5)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 5 (/storage5)' }),
   disk6Size: option<number>({ env: 'DISK6_SIZE', flag: 'disk6-size', default: undefined, defaultText: '(no disk 6)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 6 (/storage6)' }),
-  device: option<string>({ env: 'DEVICE', flag: 'device', default: undefined, defaultText: '/dev/disk1 or /disk1 when a block device', parse: parseText, group: 'Storage', doc: 'a block device passed with --device that becomes the system disk' }),
   device2: option<string>({ env: 'DEVICE2', flag: 'device2', default: undefined, defaultText: '/dev/disk2 or /disk2 when a block device', parse: parseText, group: 'Storage', doc: 'a block device attached as disk 2 (wins over DISK2_SIZE)' }),
   device3: option<string>({ env: 'DEVICE3', flag: 'device3', default: undefined, defaultText: '/dev/disk3 or /disk3', parse: parseText, group: 'Storage', doc: 'the same for disk 3' }),
   device4: option<string>({ env: 'DEVICE4', flag: 'device4', default: undefined, defaultText: '/dev/disk4 or /disk4', parse: parseText, group: 'Storage', doc: 'the same for disk 4' }),
@@ -161,7 +160,7 @@ export const OPTIONS = {
   device6: option<string>({ env: 'DEVICE6', flag: 'device6', default: undefined, defaultText: '/dev/disk6 or /disk6', parse: parseText, group: 'Storage', doc: 'the same for disk 6' }),
   mountRoot: option<string>({
     env: 'MOUNT_ROOT', flag: 'mount-root', default: '/', defaultText: '/', parse: parseText, group: 'Storage',
-    doc: "where dockur's mount points are looked for: storage2..storage6, disk1..disk6 (block devices or images), dev/disk1..; for tests",
+    doc: "where dockur's mount points are looked for: storage2..storage6, disk2..disk6 (block devices), disk2.img.. (images), dev/disk2..; set only for tests",
   }),
   cpuModel: option<string>({
     env: 'CPU_MODEL', flag: 'cpu-model', default: undefined, defaultText: 'host under KVM, max under TCG', parse: qemuWordParser('a QEMU CPU model such as "host" or "Skylake-Client-v4"'), group: 'VM',

@@ -91,8 +91,10 @@ describe('parseCommandLine', () => {
     const text = help.kind === 'exit' ? help.output : '';
     for (const row of Object.values(OPTIONS) as Option<unknown>[]) {
       expect(text).toContain(`--${row.flag}`);
-      expect(text).toContain(`[${row.env}]`);
+      // dockur's name beside windock's where they differ (TIMEOUT for SHUTDOWN_TIMEOUT).
+      expect(text).toContain(row.dockur ? `[${row.env}; dockur: ${row.dockur}]` : `[${row.env}]`);
     }
+    expect(text).toContain('[SHUTDOWN_TIMEOUT; dockur: TIMEOUT]');
   });
   it('refuses an unknown flag with exit 2', () => {
     expect(parseCommandLine(['--rams', '4G'], '1.0.0')).toMatchObject({ kind: 'exit', exitCode: 2 });
