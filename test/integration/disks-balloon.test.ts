@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../fixtures/child.js';
 import { ensureTestGuest } from '../fixtures/guest.js';
 import { freePort, killRuns, pollUntil, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
@@ -34,11 +35,11 @@ function disksSeen(lines: LogLine[]): number[] {
     .sort((a, b) => a - b);
 }
 
-/** docker stop: the guest powers off, windock waits for QEMU, so the disks are free again. */
-async function stopRun(run: WindockRun): Promise<void> {
-  run.kill('SIGTERM');
-  const exit = await run.exited;
-  expect(exit.code, tail(run.lines)).toBe(0);
+/** Ends a run and waits until its QEMU is gone too (its disk locks with it), for the next run. */
+async function endRun(run: WindockRun): Promise<void> {
+  const pid = run.lines.find((l) => l.msg === 'QEMU started')?.['pid'] as number | undefined;
+  await killRuns(runs);
+  if (pid !== undefined) await pollUntil(async () => processAlive(pid), (alive) => !alive, 30_000);
 }
 
 async function rssBytes(pid: number): Promise<number> {
@@ -69,14 +70,14 @@ describe('extra disks', () => {
     expect(disksSeen(first.lines), tail(first.lines, 40)).toEqual([32, 40, 48, 56, 64].map((m) => m * MiB));
     expect((await stat(join(mounts, 'storage2', 'data2.qcow2'))).isFile()).toBe(true);
     expect((await stat(join(storage, 'data3.qcow2'))).isFile()).toBe(true);
-    await stopRun(first);
+    await endRun(first);
 
     // A restart with DISK3_SIZE grown: the same disks, disk 3 larger, nothing re-created.
     const second = startWindock({ env: { ...env, DISK3_SIZE: '80M' } });
     runs.push(second);
     await second.waitForLine(serialLine('disks listed'), 300_000);
     expect(disksSeen(second.lines), tail(second.lines, 40)).toEqual([32, 40, 56, 64, 80].map((m) => m * MiB));
-    await stopRun(second);
+    await endRun(second);
 
     const shrink = startWindock({ env: { ...env, DISK2_SIZE: '16M' } });
     runs.push(shrink);
