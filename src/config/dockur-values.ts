@@ -58,6 +58,23 @@ function maxMemory(avail: number): number {
   return wanted < RAM_SPARE * 6 ? avail - RAM_SPARE : wanted;
 }
 
+/**
+ * DISK_SIZE: a size, or dockur's `half`/`max` of the free space (disk.sh). windock sizes a disk
+ * once and never by what happens to be free, so those read as the default with a warning.
+ */
+export function diskSizeParser(min: number, minText: string, fallback: number, fallbackText: string): Parser<number> {
+  return (raw, name, ctx = NO_CONTEXT) => {
+    const text = raw.trim().toLowerCase();
+    if (text === 'half' || text === 'max') {
+      ctx.warn(`${name}=${text}: windock does not size disks by the free space of STORAGE; a new disk gets ${fallbackText} (sparse), set a size to grow it`);
+      return fallback;
+    }
+    const bytes = parseSize(raw, name);
+    if (bytes < min) throw invalidSetting(name, raw, `a size of at least ${minText}`);
+    return bytes;
+  };
+}
+
 /** CPU_CORES: a count, `half` or `max` of the host's CPUs; more than the host has is limited (init.sh checkCores). */
 export function parseCpuCores(raw: string, name: string, ctx: ParseContext = NO_CONTEXT): number {
   const form = 'a whole number of cores from 1 to 1024, "half" or "max"';

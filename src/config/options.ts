@@ -5,6 +5,7 @@
  * exists in exactly one place.
  */
 import {
+  diskSizeParser,
   parseBootMode,
   parseCpuCores,
   parseDiscard,
@@ -112,7 +113,7 @@ export const OPTIONS = {
     doc: 'guest vCPUs: a count, half or max of the CPUs available (more than available is limited)',
   }),
   diskSize: option<number>({
-    env: 'DISK_SIZE', flag: 'disk-size', default: 64 * GiB, defaultText: '64G', parse: sizeParser(MiB, '1M'), group: 'Storage',
+    env: 'DISK_SIZE', flag: 'disk-size', default: 64 * GiB, defaultText: '64G', parse: diskSizeParser(MiB, '1M', 64 * GiB, '64G'), group: 'Storage',
     doc: 'size of a new disk; a larger value grows an existing disk, a smaller one is refused',
   }),
   diskFmt: option<(typeof DISK_FORMATS)[number]>({

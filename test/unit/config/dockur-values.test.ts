@@ -109,6 +109,13 @@ describe('accepted with a warning', () => {
     expect(resolve({ DISK_IO: 'native', DISK_CACHE: 'none' })).toMatchObject({ config: { diskIo: 'native' }, warnings: [] });
   });
 
+  it('reads DISK_SIZE=max as the default size, saying so', () => {
+    expect(resolve({ DISK_SIZE: 'max' })).toMatchObject({
+      config: { diskSize: 64 * GiB },
+      warnings: ['DISK_SIZE=max: windock does not size disks by the free space of STORAGE; a new disk gets 64G (sparse), set a size to grow it'],
+    });
+  });
+
   it('reads another machine type as q35', () => {
     expect(resolve({ MACHINE: 'pc' })).toMatchObject({ config: { machine: 'q35' }, warnings: ['MACHINE=pc: windock builds a q35 machine (its AHCI, pflash and ICH9 devices); using q35'] });
   });
