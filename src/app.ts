@@ -19,6 +19,7 @@ import type { Metrics } from './http/metrics.js';
 import { startWebServer, type WebServer } from './http/server.js';
 import type { Logger } from './core/log.js';
 import { buildQemuArgs } from './qemu/args.js';
+import { deviceSettings } from './qemu/device-settings.js';
 import { launchQemu } from './qemu/process.js';
 import type { VmSpec } from './qemu/vm-spec.js';
 import { QmpClient } from './qmp/client.js';
@@ -107,11 +108,13 @@ export async function runApp(options: AppOptions): Promise<number> {
       cpuCores: config.cpuCores,
       firmware: storage.firmware,
       drives: install?.drives ?? storage.drives,
-      network: profile && network.spec.mode !== 'none' ? { ...network.spec, model: profile.nic } : network.spec,
+      // ADAPTER wins over the NIC a Windows version needs, which wins over the network's default.
+      network: network.spec.mode === 'none' ? network.spec : { ...network.spec, model: config.adapter ?? profile?.nic ?? network.spec.model },
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
       extraArgs: [...lab.qemuArgs, ...(install?.extraArgs ?? []), ...config.arguments],
+      devices: deviceSettings(config),
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');

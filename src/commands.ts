@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
-import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.js';
+import { redactConfig, resolveSettings, type RawSettings } from './config/resolve.js';
 import { OPTIONS, type Config } from './config/options.js';
 import { AppError, EXIT_CODES } from './core/errors.js';
 import { createLogger } from './core/log.js';
@@ -39,8 +39,10 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
     return line.exitCode;
   }
   let config: Config;
+  let warnings: string[];
   try {
-    config = resolveConfig(io.env, line.flags);
+    const { defaultProbeDeps, probeCapacity } = await import('./host/probe.js');
+    ({ config, warnings } = resolveSettings(io.env, line.flags, await probeCapacity(defaultProbeDeps())));
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     // Before any logger exists and before anything is touched: one plain line naming the problem.
@@ -49,6 +51,7 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
   }
   switch (line.command) {
     case 'config':
+      for (const warning of warnings) io.printError(`windock: warning: ${warning}`);
       io.print(JSON.stringify(redactConfig(config), null, 2));
       return EXIT_CODES.ok;
     case 'health':
@@ -65,6 +68,7 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
         pretty: config.logFormat === 'pretty' || (config.logFormat === undefined && io.stdoutIsTty),
       });
       log.info({ version: VERSION, config: redactConfig(config) }, 'windock starting');
+      for (const warning of warnings) log.warn({ warning }, 'a setting is read differently from how it is written');
       const { runApp } = await import('./app.js');
       return runApp({ config, log, stop: io.stop });
     }

@@ -65,7 +65,8 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     parser.option(row.flag, {
       type: 'string',
       group: `${row.group}:`,
-      describe: `${row.doc} [${row.env}]`,
+      // dockur's name beside windock's where they differ, so a dockur user finds the setting.
+      describe: `${row.doc} [${row.env}${row.dockur ? `; dockur: ${row.dockur}` : ''}]`,
       defaultDescription: row.defaultText,
     });
   }

@@ -5,6 +5,24 @@
  * exists in exactly one place.
  */
 import {
+  diskSizeParser,
+  parseBootMode,
+  parseCpuCores,
+  parseDiscard,
+  parseDiskCache,
+  parseDiskIo,
+  parseDiskType,
+  parseMachine,
+  parseNetwork,
+  parseSmp,
+  parseUsbController,
+  parseUsbIds,
+  qemuWordParser,
+  ramSizeParser,
+  type SmpLayout,
+  type UsbId,
+} from './dockur-values.js';
+import {
   enumParser,
   intParser,
   parseBool,
@@ -31,6 +49,8 @@ export interface Option<T> {
   group: 'VM' | 'Storage' | 'Network' | 'Web' | 'Windows' | 'Supervisor';
   /** Secrets are redacted from `windock config`, `/health` and logs. */
   secret?: boolean;
+  /** dockur's name for this setting where windock's differs; read when windock's is unset. */
+  dockur?: string;
 }
 
 // Overloads keep each row's "has a default or not" in its type, which `Config` reads below.
@@ -46,7 +66,9 @@ const MiB = 2 ** 20;
 export const BOOT_MODES = ['uefi', 'secure', 'legacy'] as const;
 export const NETWORK_MODES = ['tap', 'user', 'none'] as const;
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
-export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme'] as const;
+export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme', 'usb'] as const;
+export const DISK_IO_MODES = ['threads', 'native', 'io_uring'] as const;
+export const DISK_CACHE_MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 
 export const OPTIONS = {
@@ -79,19 +101,19 @@ export const OPTIONS = {
     doc: 'private directory for sockets, pid files and generated configs (not persistent)',
   }),
   ramSize: option<number>({
-    env: 'RAM_SIZE', flag: 'ram-size', default: 4 * GiB, defaultText: '4G', parse: sizeParser(64 * MiB, '64M'), group: 'VM',
-    doc: 'guest memory, such as 512M or 4G',
+    env: 'RAM_SIZE', flag: 'ram-size', default: 4 * GiB, defaultText: '4G', parse: ramSizeParser(64 * MiB, '64M'), group: 'VM',
+    doc: 'guest memory: 512M, 4G; a bare number is GB below 130, else MB (8 = 8G); half or max of the memory available',
   }),
   ramCheck: option<boolean>({
     env: 'RAM_CHECK', flag: 'ram-check', default: true, defaultText: 'Y', parse: parseBool, group: 'VM',
     doc: 'N: start even when RAM_SIZE exceeds the memory available to the container',
   }),
   cpuCores: option<number>({
-    env: 'CPU_CORES', flag: 'cpu-cores', default: 2, defaultText: '2', parse: intParser(1, 1024, 'a whole number of cores from 1 to 1024'), group: 'VM',
-    doc: 'guest vCPUs',
+    env: 'CPU_CORES', flag: 'cpu-cores', default: 2, defaultText: '2', parse: parseCpuCores, group: 'VM',
+    doc: 'guest vCPUs: a count, half or max of the CPUs available (more than available is limited)',
   }),
   diskSize: option<number>({
-    env: 'DISK_SIZE', flag: 'disk-size', default: 64 * GiB, defaultText: '64G', parse: sizeParser(MiB, '1M'), group: 'Storage',
+    env: 'DISK_SIZE', flag: 'disk-size', default: 64 * GiB, defaultText: '64G', parse: diskSizeParser(MiB, '1M', 64 * GiB, '64G'), group: 'Storage',
     doc: 'size of a new disk; a larger value grows an existing disk, a smaller one is refused',
   }),
   diskFmt: option<(typeof DISK_FORMATS)[number]>({
@@ -99,8 +121,83 @@ export const OPTIONS = {
     doc: 'format of a newly created disk: qcow2 or raw',
   }),
   diskType: option<(typeof DISK_BUSES)[number]>({
-    env: 'DISK_TYPE', flag: 'disk-type', default: undefined, defaultText: 'scsi (sata for Windows without virtio drivers)', parse: enumParser(DISK_BUSES), group: 'Storage',
-    doc: 'disk controller: scsi (virtio-scsi), blk (virtio-blk), sata (no drivers needed), nvme',
+    env: 'DISK_TYPE', flag: 'disk-type', default: undefined, defaultText: 'scsi (sata for Windows without virtio drivers)', parse: parseDiskType, group: 'Storage',
+    doc: 'disk controller: scsi (virtio-scsi), blk (virtio-blk), sata or ide (AHCI, no drivers needed), nvme, usb (usb-storage)',
+  }),
+  // Device settings and extra disks (issue 13): dockur/qemus names and values, docs/environment.md.
+  diskIo: option<(typeof DISK_IO_MODES)[number]>({
+    env: 'DISK_IO', flag: 'disk-io', default: undefined, defaultText: 'threads', parse: parseDiskIo, group: 'Storage',
+    doc: 'disk I/O mode: threads, native (Linux AIO; needs DISK_CACHE=none or directsync) or io_uring (needs a seccomp profile allowing it)',
+  }),
+  diskCache: option<(typeof DISK_CACHE_MODES)[number]>({
+    env: 'DISK_CACHE', flag: 'disk-cache', default: undefined, defaultText: 'writeback (host page cache, guest flushes honoured)', parse: parseDiskCache, group: 'Storage',
+    doc: 'disk cache mode: writeback, none (O_DIRECT; not on tmpfs), writethrough, directsync or unsafe (flushes ignored)',
+  }),
+  diskDiscard: option<'unmap' | 'ignore'>({
+    env: 'DISK_DISCARD', flag: 'disk-discard', default: 'unmap', defaultText: 'unmap', parse: parseDiscard, group: 'Storage',
+    doc: "unmap (Y): the guest's TRIM frees space in the image; ignore (N): it does not",
+  }),
+  diskRotation: option<number>({
+    env: 'DISK_ROTATION', flag: 'disk-rotation', default: 1, defaultText: '1 (an SSD)', parse: intParser(0, 65535, 'a rotation rate: 1 for an SSD, else RPM'), group: 'Storage',
+    doc: 'rotation rate the scsi and sata disks report: 1 says SSD (Windows then trims instead of defragmenting)',
+  }),
+  diskOptions: option<string>({
+    env: 'DISK_OPTIONS', flag: 'disk-options', default: undefined, defaultText: '(none)', parse: qemuWordParser('QEMU device options such as "physical_block_size=4096", no spaces'), group: 'Storage',
+    doc: 'options appended to every disk device (-device ...,OPTIONS)',
+  }),
+  allocate: option<boolean>({
+    env: 'ALLOCATE', flag: 'allocate', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
+    doc: "Y: reserve a new disk's full size at once (preallocation=falloc); existing disks are left as they are",
+  }),
+  disk2Size: option<number>({ env: 'DISK2_SIZE', flag: 'disk2-size', default: undefined, defaultText: '(no disk 2)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'size of a second disk, made in /storage2 when mounted, else in STORAGE (data2.qcow2); never shrunk' }),
+  disk3Size: option<number>({ env: 'DISK3_SIZE', flag: 'disk3-size', default: undefined, defaultText: '(no disk 3)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 3 (/storage3)' }),
+  disk4Size: option<number>({ env: 'DISK4_SIZE', flag: 'disk4-size', default: undefined, defaultText: '(no disk 4)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 4 (/storage4)' }),
+  disk5Size: option<number>({ env: 'DISK5_SIZE', flag: 'disk5-size', default: undefined, defaultText: '(no disk 5)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 5 (/storage5)' }),
+  disk6Size: option<number>({ env: 'DISK6_SIZE', flag: 'disk6-size', default: undefined, defaultText: '(no disk 6)', parse: sizeParser(MiB, '1M'), group: 'Storage', doc: 'the same for disk 6 (/storage6)' }),
+  device2: option<string>({ env: 'DEVICE2', flag: 'device2', default: undefined, defaultText: '/dev/disk2 or /disk2 when a block device', parse: parseText, group: 'Storage', doc: 'a block device attached as disk 2 (wins over DISK2_SIZE)' }),
+  device3: option<string>({ env: 'DEVICE3', flag: 'device3', default: undefined, defaultText: '/dev/disk3 or /disk3', parse: parseText, group: 'Storage', doc: 'the same for disk 3' }),
+  device4: option<string>({ env: 'DEVICE4', flag: 'device4', default: undefined, defaultText: '/dev/disk4 or /disk4', parse: parseText, group: 'Storage', doc: 'the same for disk 4' }),
+  device5: option<string>({ env: 'DEVICE5', flag: 'device5', default: undefined, defaultText: '/dev/disk5 or /disk5', parse: parseText, group: 'Storage', doc: 'the same for disk 5' }),
+  device6: option<string>({ env: 'DEVICE6', flag: 'device6', default: undefined, defaultText: '/dev/disk6 or /disk6', parse: parseText, group: 'Storage', doc: 'the same for disk 6' }),
+  mountRoot: option<string>({
+    env: 'MOUNT_ROOT', flag: 'mount-root', default: '/', defaultText: '/', parse: parseText, group: 'Storage',
+    doc: "where dockur's mount points are looked for: storage2..storage6, disk2..disk6 (block devices), disk2.img.. (images), dev/disk2..; set only for tests",
+  }),
+  cpuModel: option<string>({
+    env: 'CPU_MODEL', flag: 'cpu-model', default: undefined, defaultText: 'host under KVM, max under TCG', parse: qemuWordParser('a QEMU CPU model such as "host" or "Skylake-Client-v4"'), group: 'VM',
+    doc: 'QEMU CPU model (-cpu MODEL)',
+  }),
+  cpuFlags: option<string>({
+    env: 'CPU_FLAGS', flag: 'cpu-flags', default: undefined, defaultText: '(none)', parse: qemuWordParser('QEMU CPU flags such as "+avx2,-hle", no spaces'), group: 'VM',
+    doc: 'CPU flags appended to -cpu, e.g. "+avx2,-hle"',
+  }),
+  smp: option<SmpLayout>({
+    env: 'SMP', flag: 'smp', default: undefined, defaultText: 'CPU_CORES cores in one socket, one thread each', parse: parseSmp, group: 'VM',
+    doc: 'CPU layout as QEMU -smp takes it, e.g. "4,sockets=1,cores=2,threads=2"; wins over CPU_CORES',
+  }),
+  vmx: option<boolean>({
+    env: 'VMX', flag: 'vmx', default: undefined, defaultText: "the CPU model's own", parse: parseBool, group: 'VM',
+    doc: 'N hides Intel VMX (nested virtualization) from the guest; Y keeps it',
+  }),
+  hv: option<boolean>({
+    env: 'HV', flag: 'hv', default: undefined, defaultText: 'Y under KVM', parse: parseBool, group: 'VM',
+    doc: 'Hyper-V enlightenments for Windows guests (KVM only); N turns them off',
+  }),
+  machine: option<string>({
+    env: 'MACHINE', flag: 'machine', default: 'q35', defaultText: 'q35', parse: parseMachine, group: 'VM',
+    doc: 'QEMU machine type: q35 or a versioned pc-q35-X.Y (other types are read as q35 with a warning)',
+  }),
+  ballooning: option<boolean>({
+    env: 'BALLOONING', flag: 'ballooning', default: false, defaultText: 'N', parse: parseBool, group: 'VM',
+    doc: 'Y: a virtio-balloon with free page reporting, so memory the guest frees goes back to the host',
+  }),
+  usb: option<string>({
+    env: 'USB', flag: 'usb', default: 'qemu-xhci', defaultText: 'qemu-xhci', parse: parseUsbController, group: 'VM',
+    doc: 'USB controller: qemu-xhci or nec-usb-xhci (others are read as qemu-xhci with a warning)',
+  }),
+  usbPassthrough: option<UsbId[]>({
+    env: 'USB_PASSTHROUGH', flag: 'usb-passthrough', default: [], defaultText: '(none)', parse: parseUsbIds, group: 'VM',
+    doc: 'host USB devices for the guest, "vendor:product" as lsusb prints them (needs --device /dev/bus/usb); same as ARGUMENTS "-device usb-host,vendorid=0x..,productid=0x.."',
   }),
   ephemeral: option<boolean>({
     env: 'EPHEMERAL', flag: 'ephemeral', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
@@ -111,16 +208,24 @@ export const OPTIONS = {
     doc: 'N: run under TCG software emulation (slow)',
   }),
   bootMode: option<(typeof BOOT_MODES)[number]>({
-    env: 'BOOT_MODE', flag: 'boot-mode', default: undefined, defaultText: 'per media', parse: enumParser(BOOT_MODES), group: 'VM',
-    doc: 'firmware: uefi, secure (UEFI secure boot + TPM) or legacy (SeaBIOS)',
+    env: 'BOOT_MODE', flag: 'boot-mode', default: undefined, defaultText: 'per media', parse: parseBootMode, group: 'VM',
+    doc: "firmware: uefi, secure (UEFI secure boot + TPM) or legacy (SeaBIOS); dockur's windows, windows_secure, windows_legacy are the same three",
   }),
   network: option<(typeof NETWORK_MODES)[number]>({
-    env: 'NETWORK', flag: 'network', default: 'tap', defaultText: 'tap', parse: enumParser(NETWORK_MODES), group: 'Network',
-    doc: 'tap (bridge + tap + NAT; needs NET_ADMIN and /dev/net/tun), user (no privileges) or none',
+    env: 'NETWORK', flag: 'network', default: 'tap', defaultText: 'tap', parse: parseNetwork, group: 'Network',
+    doc: 'tap (bridge + tap + NAT; needs NET_ADMIN and /dev/net/tun; also nat, Y), user (no privileges; also passt, slirp) or none (also N)',
   }),
   mac: option<string>({
     env: 'MAC', flag: 'mac', default: undefined, defaultText: 'generated once, kept in windock.json', parse: parseMac, group: 'Network',
     doc: "the guest NIC's MAC address",
+  }),
+  adapter: option<string>({
+    env: 'ADAPTER', flag: 'adapter', default: undefined, defaultText: 'virtio-net-pci (e1000e for Windows without virtio drivers)', parse: qemuWordParser('a QEMU NIC model such as "virtio-net-pci" or "e1000e"'), group: 'Network',
+    doc: 'QEMU network adapter model',
+  }),
+  mtu: option<number>({
+    env: 'MTU', flag: 'mtu', default: undefined, defaultText: "the link's", parse: intParser(68, 65535, 'an MTU from 68 to 65535'), group: 'Network',
+    doc: 'MTU the guest NIC advertises (virtio-net host_mtu)',
   }),
   hostNetwork: option<boolean>({
     env: 'HOST_NETWORK', flag: 'host-network', default: false, defaultText: 'N', parse: parseBool, group: 'Network',
@@ -172,7 +277,7 @@ export const OPTIONS = {
   }),
   shutdownTimeout: option<number>({
     env: 'SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', default: 110, defaultText: '110',
-    parse: intParser(0, 86400, 'a whole number of seconds from 0 to 86400'), group: 'Supervisor',
+    parse: intParser(0, 86400, 'a whole number of seconds from 0 to 86400'), group: 'Supervisor', dockur: 'TIMEOUT',
     doc: 'seconds the guest gets to power off after the ACPI power button',
   }),
   arguments: option<string[]>({
@@ -218,7 +323,7 @@ export const OPTIONS = {
     doc: 'product key used by Setup',
   }),
   computerName: option<string>({
-    env: 'COMPUTER_NAME', flag: 'computer-name', default: undefined, defaultText: 'chosen by Windows Setup', parse: parseText, group: 'Windows',
+    env: 'COMPUTER_NAME', flag: 'computer-name', default: undefined, defaultText: 'chosen by Windows Setup', parse: parseText, group: 'Windows', dockur: 'HOST',
     doc: 'the guest computer name (NetBIOS rules: up to 15 letters, digits or hyphens)',
   }),
   manual: option<boolean>({

@@ -5,7 +5,27 @@
  */
 import { AppError, invalidSetting } from '../core/errors.js';
 
-export type Parser<T> = (raw: string, name: string) => T;
+/**
+ * What a parser may need besides the text: the host's capacity (for dockur's `half`/`max`, passed
+ * in so that parsing stays pure) and a sink for warnings (a value accepted, but read differently
+ * from what its spelling suggests).
+ */
+export interface ParseContext {
+  /** undefined where the caller did not probe the host (then `half`/`max` are refused). */
+  host: HostCapacity | undefined;
+  warn: (message: string) => void;
+}
+
+/** CPUs and memory available to the container (src/host/probe.ts probeCapacity). */
+export interface HostCapacity {
+  cpus: number;
+  memoryBytes: number;
+}
+
+export const NO_CONTEXT: ParseContext = { host: undefined, warn: () => {} };
+
+/** `ctx` is optional: most parsers need only the text. */
+export type Parser<T> = (raw: string, name: string, ctx?: ParseContext) => T;
 
 const SIZE_UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 

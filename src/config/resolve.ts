@@ -6,22 +6,42 @@
 import { AppError } from '../core/errors.js';
 import { crossCheck } from './cross-check.js';
 import { OPTIONS, type Config, type Option, type OptionName } from './options.js';
+import { DOCKUR_ONLY } from './dockur-only.js';
+import type { HostCapacity, ParseContext } from './parsers.js';
+import { reconcile } from './reconcile.js';
 import { REDACTED, redactUrl } from './redact.js';
 
 export type RawSettings = Readonly<Record<string, string | undefined>>;
 
-export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config {
+export interface ResolvedSettings {
+  config: Config;
+  /** Values accepted but read differently, and dockur settings windock does not honour. */
+  warnings: string[];
+}
+
+/** The configuration alone; warnings are dropped (callers that show them use resolveSettings). */
+export function resolveConfig(env: RawSettings, flags: RawSettings = {}, host?: HostCapacity): Config {
+  return resolveSettings(env, flags, host).config;
+}
+
+/**
+ * `host` is the capacity dockur's `half`/`max` are read against (RAM_SIZE, CPU_CORES); without it
+ * those values are refused.
+ */
+export function resolveSettings(env: RawSettings, flags: RawSettings = {}, host?: HostCapacity): ResolvedSettings {
   const config: Record<string, unknown> = {};
   const problems: AppError[] = [];
+  const warnings: string[] = [];
+  const ctx: ParseContext = { host, warn: (message) => warnings.push(message) };
   for (const [key, row] of Object.entries(OPTIONS) as [OptionName, Option<unknown>][]) {
-    const raw = flags[row.flag] ?? env[row.env];
+    const raw = flags[row.flag] ?? nonEmpty(env[row.env]) ?? (row.dockur ? env[row.dockur] : undefined);
     // An empty variable counts as unset: compose files often carry `FOO=` placeholders.
     if (raw === undefined || raw === '') {
       if (row.default !== undefined) config[key] = row.default;
       continue;
     }
     try {
-      config[key] = row.parse(raw, row.env);
+      config[key] = row.parse(raw, row.env, ctx);
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       problems.push(error);
@@ -34,7 +54,26 @@ export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config
       details: { problems: problems.map((p) => p.details) },
     });
   }
-  return config as Config;
+  const resolved = reconcile(config as Config, ctx.warn);
+  warnings.push(...dockurOnlyWarnings(env));
+  return { config: resolved, warnings };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
+}
+
+const ROW_ENVS: ReadonlySet<string> = new Set(Object.values(OPTIONS).map((row: Option<unknown>) => row.env));
+
+/** One warning per dockur variable that is set, has no row, and asks for what windock does not do. */
+export function dockurOnlyWarnings(env: RawSettings): string[] {
+  const warnings: string[] = [];
+  for (const entry of DOCKUR_ONLY) {
+    const raw = env[entry.env]?.trim();
+    if (!raw || ROW_ENVS.has(entry.env) || entry.same?.includes(raw.toLowerCase())) continue;
+    warnings.push(`${entry.env}=${raw}: ${entry.instead}`);
+  }
+  return warnings;
 }
 
 /** Settings that may hold a URL with credentials or a signed query. */

@@ -8,6 +8,7 @@ import { access, open, readFile, readlink, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { runProgram, shellStatus } from '../process/run-program.js';
+import type { HostCapacity } from '../config/parsers.js';
 import type { HostFacts, KvmFacts, NetnsFacts } from './facts.js';
 
 /** Linux device numbers, Documentation/admin-guide/devices.txt: misc major 10. */
@@ -180,6 +181,12 @@ async function probeIptablesBackend(deps: ProbeDeps): Promise<HostFacts['iptable
   } catch {
     return undefined;
   }
+}
+
+/** What dockur's `half`/`max` read against (RAM_SIZE, CPU_CORES): cheap reads of /proc and /sys only. */
+export async function probeCapacity(deps: ProbeDeps): Promise<HostCapacity> {
+  const [memoryBytes, cpus] = await Promise.all([probeMemory(deps), probeCpus(deps)]);
+  return { memoryBytes, cpus };
 }
 
 /** The cgroup limit (v2 memory.max, else v1 limit_in_bytes) or MemAvailable, whichever is lower. */

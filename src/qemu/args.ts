@@ -4,7 +4,7 @@
  * so the same spec always gives the same machine. References: QEMU's system/invocation docs,
  * docs/system/device-emulation, and the QMP spec for the monitor socket.
  */
-import type { DriveSpec, FirmwareSpec, NetworkSpec, VmSpec } from './vm-spec.js';
+import type { DeviceSettings, DiskTuning, DriveSpec, FirmwareSpec, NetworkSpec, VmSpec } from './vm-spec.js';
 
 const MiB = 2 ** 20;
 
@@ -12,6 +12,7 @@ const MiB = 2 ** 20;
 type Controllers = { scsi: boolean; usb: boolean };
 
 export function buildQemuArgs(spec: VmSpec): string[] {
+  const devices = spec.devices ?? {};
   const controllers: Controllers = {
     scsi: spec.drives.some((d) => d.bus === 'scsi' && d.media !== 'cdrom' && d.media !== 'removable'),
     usb: true, // the tablet is always there: absolute pointer, so the browser cursor matches
@@ -25,22 +26,24 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     // The one exception: `-netdev user,smb=` makes QEMU fork and exec smbd when the guest first
     // connects (slirp's guest exec), which spawn=deny would kill QEMU for.
     '-sandbox', `on,obsolete=deny,elevateprivileges=deny,spawn=${spec.network.mode === 'user' && spec.network.smb !== undefined ? 'allow' : 'deny'},resourcecontrol=deny`,
-    ...machineArgs(spec),
+    ...machineArgs(spec, devices),
     '-m', `${Math.floor(spec.ramBytes / MiB)}M`,
-    '-smp', `${spec.cpuCores},sockets=1,cores=${spec.cpuCores},threads=1`,
+    '-smp', devices.smp ?? `${spec.cpuCores},sockets=1,cores=${spec.cpuCores},threads=1`,
     // Windows sleeps into S3/S4 states a VM cannot resume from well; the ICH9 LPC hides them.
     '-global', 'ICH9-LPC.disable_s3=1',
     '-global', 'ICH9-LPC.disable_s4=1',
     ...firmwareArgs(spec.firmware),
     '-object', 'iothread,id=io0',
-    ...controllerArgs(controllers),
-    ...spec.drives.flatMap((drive, index) => driveArgs(drive, index)),
-    ...networkArgs(spec.network),
+    ...controllerArgs(controllers, devices.usbController ?? 'qemu-xhci'),
+    ...spec.drives.flatMap((drive, index) => driveArgs(drive, index, devices.disk ?? {})),
+    ...networkArgs(spec.network, devices.mtu),
     ...tpmArgs(spec.tpmSocket),
     // A hardware RNG lets the guest seed its entropy pool at once instead of waiting on jitter.
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',
     '-device', 'usb-tablet,bus=xhci.0',
+    ...usbHostArgs(devices),
+    ...balloonArgs(devices),
     '-vga', 'std',
     // VNC only on a unix socket in the private RUN_DIR; the viewer bridges it to WebSockets.
     // force-shared: a second viewer never disconnects the first.
@@ -55,20 +58,29 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   ];
 }
 
-function machineArgs(spec: VmSpec): string[] {
-  const machine = ['q35', 'vmport=off'];
+function machineArgs(spec: VmSpec, devices: DeviceSettings): string[] {
+  const machine = [devices.machine ?? 'q35', 'vmport=off'];
   if (spec.firmware.mode !== 'legacy') machine.push('pflash0=fw-code', 'pflash1=fw-vars');
   // Secure boot firmware keeps its variable store in SMM so the OS cannot tamper with it.
   if (spec.firmware.mode === 'secure') machine.push('smm=on');
-  const args = ['-machine', machine.join(',')];
-  if (spec.accel === 'kvm') {
-    // Hyper-V enlightenments make Windows guests markedly faster and steadier under KVM
-    // (docs/system/i386/hyperv.rst); other guests ignore them.
-    args.push('-accel', 'kvm', '-cpu', 'host,migratable=off,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_time,hv_synic,hv_stimer,hv_frequencies,hv_tlbflush,hv_ipi');
-  } else {
-    args.push('-accel', 'tcg', '-cpu', 'max');
-  }
-  return args;
+  return ['-machine', machine.join(','), '-accel', spec.accel, '-cpu', cpuText(spec.accel, devices)];
+}
+
+/**
+ * Hyper-V enlightenments make Windows guests markedly faster and steadier under KVM
+ * (docs/system/i386/hyperv.rst); other guests ignore them, and TCG does not offer them.
+ */
+const HYPERV = 'hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_time,hv_synic,hv_stimer,hv_frequencies,hv_tlbflush,hv_ipi';
+
+function cpuText(accel: VmSpec['accel'], devices: DeviceSettings): string {
+  const kvm = accel === 'kvm';
+  const parts = [devices.cpuModel ?? (kvm ? 'host' : 'max')];
+  // host passthrough cannot migrate anyway; saying so lets QEMU expose every host feature.
+  if (kvm && (devices.cpuModel === undefined || devices.cpuModel === 'host')) parts.push('migratable=off');
+  if (kvm && devices.hv !== false) parts.push(HYPERV);
+  if (devices.vmx === false) parts.push('-vmx');
+  if (devices.cpuFlags) parts.push(devices.cpuFlags);
+  return parts.join(',');
 }
 
 function firmwareArgs(firmware: FirmwareSpec): string[] {
@@ -80,72 +92,103 @@ function firmwareArgs(firmware: FirmwareSpec): string[] {
   ];
 }
 
-function controllerArgs(controllers: Controllers): string[] {
+function controllerArgs(controllers: Controllers, usbModel: string): string[] {
   return [
     ...(controllers.scsi ? ['-device', 'virtio-scsi-pci,id=scsi0,iothread=io0'] : []),
-    ...(controllers.usb ? ['-device', 'qemu-xhci,id=xhci'] : []),
+    ...(controllers.usb ? ['-device', `${usbModel},id=xhci`] : []),
   ];
+}
+
+/** USB passthrough by id (dockur documents `-device usb-host,vendorid=..,productid=..`); QEMU attaches it when it appears. */
+function usbHostArgs(devices: DeviceSettings): string[] {
+  return (devices.usbHosts ?? []).flatMap((id, i) => ['-device', `usb-host,bus=xhci.0,id=usbhost${i},vendorid=${id.vendor},productid=${id.product}`]);
+}
+
+/**
+ * virtio-balloon with free page reporting (QEMU docs/interop/virtio-balloon, Linux
+ * mm/page_reporting.c): the guest reports pages it freed and QEMU discards them, so an idle
+ * guest's memory goes back to the host without any controller inflating the balloon.
+ * deflate-on-oom lets a guest under pressure take inflated pages back.
+ */
+function balloonArgs(devices: DeviceSettings): string[] {
+  if (!devices.balloon) return [];
+  return ['-device', 'virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on'];
 }
 
 /**
  * One drive: a `file` node and a format node (`-blockdev`), then the guest-visible device.
- * cache.direct=off with aio=threads: works on every filesystem (O_DIRECT fails on tmpfs) and
- * inside Docker's default seccomp profile (which refuses io_uring); guest flushes still reach
- * the disk, so a power cut loses nothing the guest was told was written.
+ * Default cache.direct=off with aio=threads: works on every filesystem (O_DIRECT fails on tmpfs)
+ * and inside Docker's default seccomp profile (which refuses io_uring); guest flushes still reach
+ * the disk, so a power cut loses nothing the guest was told was written. DISK_IO / DISK_CACHE
+ * change that for writable disks; cache modes as in QEMU's docs/system/qemu-block-drivers
+ * ("cache.direct", "cache.no-flush" and the device's write-cache).
  */
-function driveArgs(drive: DriveSpec, index: number): string[] {
+function driveArgs(drive: DriveSpec, index: number, tuning: DiskTuning): string[] {
   const readOnly = drive.readOnly || drive.media === 'cdrom';
-  const file = [`node-name=${drive.id}-file`, 'driver=file', `filename=${escapeValue(drive.path)}`, 'aio=threads', 'cache.direct=off'];
+  const cache = readOnly ? 'writeback' : (tuning.cache ?? 'writeback');
+  const direct = cache === 'none' || cache === 'directsync';
+  const file = [`node-name=${drive.id}-file`, `driver=${drive.driver ?? 'file'}`, `filename=${escapeValue(drive.path)}`, `aio=${readOnly ? 'threads' : (tuning.aio ?? 'threads')}`, `cache.direct=${direct ? 'on' : 'off'}`];
   const format = [`node-name=${drive.id}`, `driver=${drive.format}`, `file=${drive.id}-file`];
+  if (cache === 'unsafe') file.push('cache.no-flush=on');
   if (readOnly) {
     file.push('read-only=on');
     format.push('read-only=on');
+  } else if (tuning.discard === 'ignore') {
+    format.push('detect-zeroes=on');
   } else {
     // Guest TRIM frees host space; zero writes become holes (sparse images stay sparse).
     file.push('discard=unmap');
     format.push('discard=unmap', 'detect-zeroes=unmap');
   }
-  const boot = drive.bootIndex === undefined ? [] : [`bootindex=${drive.bootIndex}`];
-  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, index, boot).join(',')];
+  const extra = [
+    ...(drive.bootIndex === undefined ? [] : [`bootindex=${drive.bootIndex}`]),
+    ...(!readOnly && (cache === 'writethrough' || cache === 'directsync') ? ['write-cache=off'] : []),
+    ...(!readOnly && drive.media === 'disk' && tuning.options ? [tuning.options] : []),
+  ];
+  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, index, extra, tuning.rotation ?? 1).join(',')];
 }
 
-function deviceFor(drive: DriveSpec, index: number, boot: string[]): string[] {
-  if (drive.media === 'removable') return ['usb-storage', `drive=${drive.id}`, 'bus=xhci.0', 'removable=on', ...boot];
+function deviceFor(drive: DriveSpec, index: number, extra: string[], rotation: number): string[] {
+  if (drive.media === 'removable') return ['usb-storage', `drive=${drive.id}`, 'bus=xhci.0', 'removable=on', ...extra];
   // Optical media go on the q35 AHCI controller: every installer (Windows PE included) reads SATA
   // without extra drivers.
-  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, `bus=ide.${index % 6}`, ...boot];
+  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, `bus=ide.${index % 6}`, ...extra];
   switch (drive.bus) {
     case 'scsi':
-      return ['scsi-hd', `drive=${drive.id}`, 'bus=scsi0.0', `serial=${drive.id}`, 'rotation_rate=1', ...boot];
+      return ['scsi-hd', `drive=${drive.id}`, 'bus=scsi0.0', `serial=${drive.id}`, `rotation_rate=${rotation}`, ...extra];
     case 'blk':
-      return ['virtio-blk-pci', `drive=${drive.id}`, 'iothread=io0', `serial=${drive.id}`, ...boot];
+      return ['virtio-blk-pci', `drive=${drive.id}`, 'iothread=io0', `serial=${drive.id}`, ...extra];
     case 'sata':
-      return ['ide-hd', `drive=${drive.id}`, `bus=ide.${index % 6}`, 'rotation_rate=1', ...boot];
+      return ['ide-hd', `drive=${drive.id}`, `bus=ide.${index % 6}`, `rotation_rate=${rotation}`, ...extra];
     case 'nvme':
-      return ['nvme', `drive=${drive.id}`, `serial=${drive.id}`, ...boot];
+      return ['nvme', `drive=${drive.id}`, `serial=${drive.id}`, ...extra];
+    case 'usb':
+      return ['usb-storage', `drive=${drive.id}`, 'bus=xhci.0', `serial=${drive.id}`, ...extra];
   }
 }
 
-function networkArgs(network: NetworkSpec): string[] {
+function networkArgs(network: NetworkSpec, mtu: number | undefined): string[] {
   switch (network.mode) {
     case 'none':
       return [];
     case 'tap': {
       const backend = network.fd === undefined ? [`ifname=${network.ifname}`, 'script=no', 'downscript=no'] : [`fd=${network.fd}`];
-      return ['-netdev', ['tap', 'id=net0', ...backend, `vhost=${network.vhost ? 'on' : 'off'}`].join(','), '-device', nic(network.model, network.mac)];
+      return ['-netdev', ['tap', 'id=net0', ...backend, `vhost=${network.vhost ? 'on' : 'off'}`].join(','), '-device', nic(network.model, network.mac, mtu)];
     }
     case 'user': {
       const forwards = network.forwards.map((f) => `hostfwd=${f.protocol}::${f.hostPort}-:${f.guestPort}`);
       const smb = network.smb === undefined ? [] : [`smb=${escapeValue(network.smb)}`];
-      return ['-netdev', ['user', 'id=net0', ...forwards, ...smb].join(','), '-device', nic(network.model, network.mac)];
+      return ['-netdev', ['user', 'id=net0', ...forwards, ...smb].join(','), '-device', nic(network.model, network.mac, mtu)];
     }
     case 'passt':
-      return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${escapeValue(network.socket)}`, '-device', nic(network.model, network.mac)];
+      return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${escapeValue(network.socket)}`, '-device', nic(network.model, network.mac, mtu)];
   }
 }
 
-function nic(model: string, mac: string): string {
-  return `${model},netdev=net0,mac=${mac}`;
+function nic(model: string, mac: string, mtu: number | undefined): string {
+  // host_mtu is virtio-net's way of telling the guest its MTU (VIRTIO_NET_F_MTU); other models have none.
+  const hostMtu = mtu !== undefined && model === 'virtio-net-pci' ? `,host_mtu=${mtu}` : '';
+  return `${model},netdev=net0,mac=${mac}${hostMtu}`;
 }
 
 function tpmArgs(socket: string | undefined): string[] {

@@ -3,7 +3,7 @@
  * storage plan the drives and firmware, the network plan the NIC, the Windows layer the TPM and
  * setup media. `buildQemuArgs(spec)` turns it into argv; nothing here touches the system.
  */
-export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme';
+export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme' | 'usb';
 export type ImageFormat = 'qcow2' | 'raw' | 'vmdk' | 'vpc' | 'vhdx';
 
 export interface DriveSpec {
@@ -17,6 +17,8 @@ export interface DriveSpec {
   readOnly: boolean;
   /** Lower boots first; undefined = not in the boot order. */
   bootIndex: number | undefined;
+  /** QEMU's protocol driver: `file` (default) for image files, `host_device` for a block device. */
+  driver?: 'file' | 'host_device';
 }
 
 export type FirmwareSpec =
@@ -29,7 +31,8 @@ export type FirmwareSpec =
       vars: string;
     };
 
-export type NicModel = 'virtio-net-pci' | 'e1000e';
+/** windock's choices are virtio-net-pci and e1000e; ADAPTER may name any QEMU NIC model. */
+export type NicModel = string;
 
 export type NetworkSpec =
   | { mode: 'none' }
@@ -60,4 +63,35 @@ export interface VmSpec {
   tpmSocket: string | undefined;
   /** Extra argv from ARGUMENTS, appended last so that users can override. */
   extraArgs: string[];
+  /** The device settings (DISK_IO, CPU_MODEL, ...); each field unset keeps windock's choice. */
+  devices?: DeviceSettings;
+}
+
+/** How writable disks are opened (DISK_IO, DISK_CACHE, DISK_DISCARD, DISK_ROTATION, DISK_OPTIONS). */
+export interface DiskTuning {
+  aio?: 'threads' | 'native' | 'io_uring';
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+  discard?: 'unmap' | 'ignore';
+  rotation?: number;
+  /** Appended to every disk device, `key=value,...`. */
+  options?: string;
+}
+
+export interface DeviceSettings {
+  /** q35 or a versioned pc-q35-X.Y. */
+  machine?: string;
+  cpuModel?: string;
+  cpuFlags?: string;
+  /** false hides VMX (`-vmx`); true or unset keeps the model's. */
+  vmx?: boolean;
+  /** Hyper-V enlightenments under KVM; unset = on. */
+  hv?: boolean;
+  /** A full -smp value (SMP); unset = cpuCores in one socket. */
+  smp?: string;
+  disk?: DiskTuning;
+  /** virtio-net host_mtu. */
+  mtu?: number;
+  balloon?: boolean;
+  usbController?: string;
+  usbHosts?: { vendor: string; product: string }[];
 }

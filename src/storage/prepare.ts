@@ -26,6 +26,7 @@ import {
   readPartitionScheme,
   type MediaSource,
 } from './media.js';
+import { observeExtraDisks } from './extra-disks-observe.js';
 import { QemuImg } from './qemu-img.js';
 import type { PersistedState } from './state-file.js';
 import { ensureStorageDir } from './storage-dir.js';
@@ -147,6 +148,7 @@ export async function prepareStorage(
     base: baseDeclared ? await identityOf(baseDeclared) : undefined,
     freeBytes: fs.bavail * fs.bsize,
     btrfs,
+    extraDisks: await observeExtraDisks(ctx.config, deps.qemuImg),
   });
   for (const d of plan.decisions) log[d.level]({ ...d.details, reason: d.reason }, d.decision);
   log.info({ mode: plan.bootMode.mode, reason: plan.bootMode.reason }, 'firmware chosen');
@@ -333,7 +335,7 @@ async function applyActions(
       }
       case 'create-empty':
         await intoPlace(action.target, (temp) =>
-          qemuImg.create({ path: temp, format: action.format, size: action.size, nocow: action.nocow }, { signal }),
+          qemuImg.create({ path: temp, format: action.format, size: action.size, nocow: action.nocow, preallocate: action.preallocate }, { signal }),
         );
         break;
       case 'resize':

@@ -80,6 +80,8 @@ export interface CreateOptions {
   backing?: { path: string; format: string };
   /** btrfs: create the file with copy-on-write disabled (qemu-img's `nocow` creation option). */
   nocow?: boolean;
+  /** ALLOCATE=Y: `preallocation=falloc` (qemu-img(1): space reserved, no data written). */
+  preallocate?: boolean;
 }
 
 export class QemuImg {
@@ -176,7 +178,8 @@ export class QemuImg {
 export function createArgs(options: CreateOptions): string[] {
   const args = ['create', '-q', '-f', options.format];
   if (options.backing) args.push('-b', options.backing.path, '-F', options.backing.format);
-  if (options.nocow) args.push('-o', 'nocow=on');
+  const creation = [...(options.nocow ? ['nocow=on'] : []), ...(options.preallocate ? ['preallocation=falloc'] : [])];
+  if (creation.length > 0) args.push('-o', creation.join(','));
   args.push(options.path);
   if (options.size !== undefined) args.push(String(options.size));
   return args;

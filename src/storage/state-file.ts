@@ -4,6 +4,7 @@
  * directory — so that a power cut leaves either the old or the new file, never half of one. A file
  * damaged from outside is set aside and what can be saved of it is kept (state-salvage.ts).
  */
+import type { DiskBus } from '../qemu/vm-spec.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
@@ -23,7 +24,7 @@ export interface PersistedState {
   /** Firmware mode the system disk was set up with; kept for its life (BIOS and UEFI installs don't boot under each other). */
   bootMode?: 'uefi' | 'secure' | 'legacy';
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
-  diskBus?: 'scsi' | 'blk' | 'sata' | 'nvme';
+  diskBus?: DiskBus;
   webToken?: string;
   /** Whether the last run closed the system disk cleanly (disk-check.ts). */
   diskClose?: DiskCloseRecord;

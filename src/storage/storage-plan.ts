@@ -12,6 +12,7 @@ import { OPTIONS, type Config } from '../config/options.js';
 import { formatSize } from '../config/parsers.js';
 import { AppError } from '../core/errors.js';
 import type { DriveSpec, ImageFormat } from '../qemu/vm-spec.js';
+import { planExtraDisks, type ExtraDiskObservation } from './extra-disks.js';
 import { chooseBootMode, type BootModeDecision } from './firmware.js';
 import type { PersistedState } from './state-file.js';
 
@@ -64,13 +65,15 @@ export interface StorageObservation {
   freeBytes: number | undefined;
   /** STORAGE is on btrfs: new writable images get copy-on-write turned off. */
   btrfs: boolean;
+  /** Disks 2 to 6 (extra-disks.ts); none when absent. */
+  extraDisks?: readonly ExtraDiskObservation[];
 }
 
 export type StorageAction =
   | { kind: 'convert-base'; source: string; sourceFormat: string; target: string; reason: string }
   | { kind: 'create-overlay'; target: string; base: string; baseFormat: string; size: number | undefined; nocow: boolean; reason: string }
   | { kind: 'copy'; source: string; sourceFormat: string; target: string; format: 'qcow2' | 'raw'; nocow: boolean; reason: string }
-  | { kind: 'create-empty'; target: string; format: 'qcow2' | 'raw'; size: number; nocow: boolean; reason: string }
+  | { kind: 'create-empty'; target: string; format: 'qcow2' | 'raw'; size: number; nocow: boolean; reason: string; /** ALLOCATE=Y: reserve the full size at once. */ preallocate?: boolean }
   | { kind: 'resize'; target: string; format: 'qcow2' | 'raw'; from: number; to: number; reason: string };
 
 export interface Decision {
@@ -93,7 +96,7 @@ export interface StoragePlan {
 /** Virtio-SCSI: TRIM, many disks on one controller, and the bus Windows' virtio drivers serve best. */
 export const DEFAULT_DISK_BUS = 'scsi';
 
-export type PlanConfig = Pick<Config, 'diskSize' | 'diskFmt' | 'diskType' | 'bootCopy' | 'bootMode'>;
+export type PlanConfig = Pick<Config, 'diskSize' | 'diskFmt' | 'diskType' | 'bootCopy' | 'bootMode'> & Partial<Pick<Config, 'allocate'>>;
 
 /**
  * Formats an overlay may sit on directly. VMDK, VHD (`vpc`) and VHDX are readable by QEMU but
@@ -153,6 +156,7 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
         format,
         size: config.diskSize,
         nocow: observed.btrfs,
+        preallocate: config.allocate,
         reason: 'BOOT is an ISO: the OS is installed onto a new empty (sparse) disk of DISK_SIZE',
       });
       record.media = { source: media.source, kind: 'iso', path: media.path, size: media.identity.size, mtimeMs: media.identity.mtimeMs };
@@ -217,6 +221,11 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
   if (state.diskBus === undefined) record.diskBus = config.diskType ?? DEFAULT_DISK_BUS;
 
   const drives = planDrives(config, systemDisk, observed, record, decisions);
+  const system = drives.find((d) => d.id === 'system');
+  const extra = planExtraDisks({ diskFmt: config.diskFmt, allocate: config.allocate ?? false }, system?.bus ?? DEFAULT_DISK_BUS, observed.extraDisks ?? [], observed.btrfs);
+  drives.push(...extra.drives);
+  actions.push(...extra.actions);
+  decisions.push(...extra.decisions);
   for (const action of actions) decisions.push({ decision: action.kind, reason: action.reason, level: 'info' });
   return { systemDisk, actions, drives, bootMode, record, decisions };
 }

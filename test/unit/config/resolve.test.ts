@@ -46,7 +46,7 @@ describe('resolveConfig', () => {
     expect(error).toBeInstanceOf(AppError);
     expect((error as AppError).exitCode).toBe(2);
     expect((error as AppError).message).toBe(
-      'RAM_SIZE must be a size such as "512M", "4G" or "1T", got "lots"; CPU_CORES must be a whole number of cores from 1 to 1024, got "0"; DISK_FMT must be one of "qcow2", "raw", got "zip"',
+      'RAM_SIZE must be a size such as "512M" or "4G", a number of GB such as "8", "half" or "max", got "lots"; CPU_CORES must be a whole number of cores from 1 to 1024, "half" or "max", got "0"; DISK_FMT must be one of "qcow2", "raw", got "zip"',
     );
   });
 
@@ -91,8 +91,10 @@ describe('parseCommandLine', () => {
     const text = help.kind === 'exit' ? help.output : '';
     for (const row of Object.values(OPTIONS) as Option<unknown>[]) {
       expect(text).toContain(`--${row.flag}`);
-      expect(text).toContain(`[${row.env}]`);
+      // dockur's name beside windock's where they differ (TIMEOUT for SHUTDOWN_TIMEOUT).
+      expect(text).toContain(row.dockur ? `[${row.env}; dockur: ${row.dockur}]` : `[${row.env}]`);
     }
+    expect(text).toContain('[SHUTDOWN_TIMEOUT; dockur: TIMEOUT]');
   });
   it('refuses an unknown flag with exit 2', () => {
     expect(parseCommandLine(['--rams', '4G'], '1.0.0')).toMatchObject({ kind: 'exit', exitCode: 2 });

@@ -63,6 +63,35 @@ const scenarios: Record<string, VmSpec> = {
     network: { mode: 'passt', mac: '02:11:22:33:44:55', model: 'virtio-net-pci', socket: '/run/windock/passt.sock' },
     extraArgs: ['-device', 'virtio-gpu-pci'],
   },
+  // Issue 13: every device setting at once, and extra disks (a managed image, a block device).
+  'device settings: DISK_IO/CACHE, CPU_MODEL/FLAGS, VMX=N, HV=N, SMP, MTU, BALLOONING, USB passthrough, extra disks': {
+    ...base,
+    drives: [
+      { id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 1 },
+      { id: 'disk2', path: '/storage2/data2.qcow2', format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: undefined },
+      { id: 'disk3', path: '/dev/disk3', format: 'raw', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: undefined, driver: 'host_device' },
+    ],
+    network: { mode: 'tap', ifname: 'windock-tap0', mac: '02:11:22:33:44:55', model: 'virtio-net-pci', vhost: true },
+    devices: {
+      machine: 'pc-q35-8.2',
+      cpuModel: 'Skylake-Client-v4',
+      cpuFlags: '+avx2,-hle',
+      vmx: false,
+      hv: false,
+      smp: '4,sockets=1,cores=2,threads=2',
+      disk: { aio: 'native', cache: 'none', discard: 'unmap', rotation: 7200, options: 'physical_block_size=4096' },
+      mtu: 1400,
+      balloon: true,
+      usbController: 'nec-usb-xhci',
+      usbHosts: [{ vendor: '0x046d', product: '0xc52b' }],
+    },
+  },
+  'DISK_CACHE=writethrough, DISK_DISCARD=ignore, DISK_TYPE=usb under TCG': {
+    ...base,
+    accel: 'tcg',
+    drives: [{ id: 'system', path: '/storage/data.img', format: 'raw', media: 'disk', bus: 'usb', readOnly: false, bootIndex: 1 }],
+    devices: { disk: { aio: 'io_uring', cache: 'writethrough', discard: 'ignore' }, hv: true },
+  },
 };
 
 describe('buildQemuArgs', () => {
