@@ -13,6 +13,7 @@
  * A changing request must come from the page's own origin (Origin header) with a JSON body: with
  * WEB_AUTH=N there is no cookie to protect it, and a cross-site HTML form can send neither.
  */
+import { parseRequestTarget } from '../http/request-target.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthorizer } from '../http/auth.js';
 import type { RequestDelegate } from '../http/server.js';
@@ -54,8 +55,9 @@ export function withSnapshotApi(viewer: RequestDelegate, handler: (request: Cont
   return {
     upgrade: (req, socket, head) => viewer.upgrade(req, socket, head),
     handle(req, res) {
-      const url = new URL(req.url ?? '/', 'http://viewer.invalid');
-      if (url.pathname !== '/api/reset' && !url.pathname.startsWith('/api/snapshots')) return viewer.handle(req, res);
+      // The one total target parser: `new URL()` throws on targets such as //x:99999/.
+      const url = parseRequestTarget(req.url);
+      if (!url || (url.pathname !== '/api/reset' && !url.pathname.startsWith('/api/snapshots'))) return viewer.handle(req, res);
       void serve(req, res, url, handler, authorizer).catch((error: Error) => sendError(res, 500, { code: 'internal', message: error.message }));
       return true;
     },

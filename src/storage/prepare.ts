@@ -123,10 +123,6 @@ export async function prepareStorage(
   const state = await ctx.state.read();
 
   const disk = await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log, ctx.signal);
-  // Before any action touches it (a grow included): a damaged disk is reported as it was found.
-  if (disk) {
-    await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
-  }
   let media: ObservedMedia | undefined;
   if (!disk) {
     media = await acquireMedia(ctx, deps, storageDir, scratchDir, log);
@@ -154,6 +150,12 @@ export async function prepareStorage(
   log.info({ mode: plan.bootMode.mode, reason: plan.bootMode.reason }, 'firmware chosen');
   if (plan.bootMode.warning) log.warn({ mode: plan.bootMode.mode, recorded: state.bootMode }, plan.bootMode.warning);
 
+  // After the plan (which refuses a missing or changed base first: qemu-img check could not even
+  // open such an overlay) and before any action touches the disk (a grow included): a damaged
+  // disk is reported as it was found.
+  if (disk) {
+    await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
+  }
   // Intent first: a crash after the disk was made must still find the install state recorded.
   await recordPlan(ctx, plan);
   const base = await applyActions(deps.qemuImg, plan.actions, ctx.signal, log);
