@@ -21,7 +21,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await file.close();
   await rename(temp, path);
-  await syncDirectory(dirname(path));
+  await syncPath(dirname(path));
 }
 
 /**
@@ -47,29 +47,22 @@ export async function copyFileOnce(source: string, path: string, mode = 0o600): 
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;
     }
-    await syncDirectory(dirname(path));
+    await syncPath(dirname(path));
     return true;
   } finally {
     await unlink(temp).catch(() => undefined);
   }
 }
 
-/** fsync(2) of a file someone else wrote (qemu-img): its data and size reach the disk. */
-export async function syncFile(path: string): Promise<void> {
-  const file = await open(path, 'r');
+/**
+ * fsync(2) of a file or a directory. A file someone else wrote (qemu-img): its data and size reach
+ * the disk. A directory: the names created or renamed in it become durable.
+ */
+export async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
-    await file.sync();
+    await handle.sync();
   } finally {
-    await file.close();
-  }
-}
-
-/** fsync(2) of a directory: makes the names created or renamed in it durable. */
-export async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
+    await handle.close();
   }
 }

@@ -13,7 +13,7 @@ import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';
 import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
-import { syncDirectory, syncFile } from './durable-file.js';
+import { syncPath } from './durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
   extractBox,
@@ -364,7 +364,7 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   try {
     await make(temp);
     // Durable before it takes its name: after a power cut the name holds a whole disk or nothing.
-    await syncFile(temp);
+    await syncPath(temp);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
@@ -375,7 +375,7 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  await syncDirectory(dirname(target));
+  await syncPath(dirname(target));
 }
 
 async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
