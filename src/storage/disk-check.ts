@@ -51,9 +51,14 @@ export async function checkDiskIfUncleanlyClosed(input: DiskCheckInput): Promise
   });
 }
 
-/** Written before QEMU opens the disk, so that a run that never ends cleanly leaves "unclean". */
-export function recordDiskOpen(state: StateFile, path: string): Promise<unknown> {
-  return state.update((s) => {
+/**
+ * Written before QEMU opens the disk, so that a run that never ends cleanly leaves "unclean".
+ * Not rewritten when it already says so: a start pays no extra synced write for it.
+ */
+export async function recordDiskOpen(state: StateFile, path: string): Promise<void> {
+  const record = (await state.read()).diskClose;
+  if (record?.path === path && !record.closedCleanly) return;
+  await state.update((s) => {
     s.diskClose = { path, closedCleanly: false };
   });
 }

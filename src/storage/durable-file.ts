@@ -34,7 +34,7 @@ export async function copyFileOnce(source: string, path: string, mode = 0o600): 
   const temp = `${path}.${randomUUID()}.tmp`;
   try {
     await copyFile(source, temp);
-    const file = await open(temp, 'r+', mode);
+    const file = await open(temp, 'r+');
     try {
       await file.chmod(mode);
       await file.sync();

@@ -12,7 +12,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { processAlive } from '../fixtures/child.js';
 import { sha256File } from '../fixtures/digest.js';
 import { copyGuestDisk, ensureTestGuest, readShutdownMarker } from '../fixtures/guest.js';
-import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, pollUntil, serialLine, startWindock, tail, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 import { makeTempDirs } from './storage-helpers.js';
 
 const run = promisify(execFile);
@@ -150,7 +150,8 @@ it('a stop while qemu-img runs (preparation): exit 0, QEMU never started, qemu-i
   const env = { ...vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT_MODE: 'legacy' }), PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
   const windock = startWindock({ env });
   runs.push(windock);
-  const pid = await waitForPid(mark, 60_000);
+  const [text] = (await pollUntil(() => readFile(mark, 'utf8').catch(() => ''), (t) => /^\d+\s*$/.test(t), 60_000, 50)).slice(-1);
+  const pid = Number(text);
   windock.kill('SIGTERM');
   const exit = await windock.exited;
   const seen = tail(windock.lines, 30);
@@ -159,13 +160,3 @@ it('a stop while qemu-img runs (preparation): exit 0, QEMU never started, qemu-i
   expect(windock.lines.some((l) => l.msg === 'stopped before the VM started'), seen).toBe(true);
   expect(processAlive(pid), `qemu-img (pid ${pid}) still running`).toBe(false);
 });
-
-async function waitForPid(path: string, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await readFile(path, 'utf8').catch(() => '');
-    if (/^\d+\s*$/.test(text)) return Number(text);
-    if (Date.now() > deadline) throw new Error(`${path} never named a pid`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
