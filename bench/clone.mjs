@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 
 const { resolveConfig } = await import('../dist/config/resolve.js');
 const { createLogger } = await import('../dist/core/log.js');
-const { StateFile } = await import('../dist/storage/state-file.js');
+const { StateFile } = await import('../dist/state/state-file.js');
 const { StatusStore } = await import('../dist/supervisor/status.js');
 const { prepareStorage } = await import('../dist/storage/prepare.js');
 

@@ -7,7 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/options.js';
-import type { Resource, RunContext } from './core/context.js';
+import type { Resource, RunContext } from './supervisor/context.js';
 import { AppError, EXIT_CODES, errorMessage, exitCodeOf } from './core/errors.js';
 import { preflight } from './host/preflight.js';
 import { startNetwork, type NetworkSession } from './network/network.js';
@@ -23,7 +23,7 @@ import type { VmSpec } from './qemu/vm-spec.js';
 import { QmpClient } from './qmp/client.js';
 import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
 import { QemuImg } from './storage/qemu-img.js';
-import { StateFile } from './storage/state-file.js';
+import { StateFile } from './state/state-file.js';
 import { ensureStorageDir } from './storage/storage-dir.js';
 import { DEFAULT_LADDER, stopWorstCaseMs } from './supervisor/shutdown-ladder.js';
 import { StatusStore } from './supervisor/status.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { RDP_PORT } from '../config/cross-check.js';
 import type { Config } from '../config/options.js';
 import type { PortRule } from '../config/parsers.js';
-import type { Resource, RunContext } from '../core/context.js';
+import type { Resource, RunContext } from '../supervisor/context.js';
 import { AppError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';

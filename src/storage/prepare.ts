@@ -5,14 +5,14 @@
  */
 import { link, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';
-import { syncDirectory, syncFile } from './durable-file.js';
+import { syncDirectory, syncFile } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
   extractBox,
@@ -26,7 +26,7 @@ import {
   type MediaSource,
 } from './media.js';
 import { QemuImg } from './qemu-img.js';
-import type { PersistedState } from './state-file.js';
+import type { PersistedState } from '../state/state-file.js';
 import { ensureStorageDir } from './storage-dir.js';
 import { planStorage, type ObservedDisk, type ObservedMedia, type StorageAction, type StoragePlan } from './storage-plan.js';
 

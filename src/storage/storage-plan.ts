@@ -13,7 +13,7 @@ import { formatSize } from '../config/parsers.js';
 import { AppError } from '../core/errors.js';
 import type { DriveSpec, ImageFormat } from '../qemu/vm-spec.js';
 import { chooseBootMode, type BootModeDecision } from './firmware.js';
-import type { PersistedState } from './state-file.js';
+import type { PersistedState } from '../state/state-file.js';
 
 import type { PartitionScheme } from './partition.js';
 

@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import type { Logger } from '../core/log.js';
 import { escapeValue } from '../qemu/args.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';

@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { resolveVersion } from './catalog.js';
 import { resolveLanguage } from './languages.js';
 import {

@@ -16,7 +16,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
 import { readPartitionScheme } from '../storage/media.js';
 import type { QemuImg } from '../storage/qemu-img.js';

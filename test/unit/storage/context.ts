@@ -5,10 +5,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunContext } from '../../../src/core/context.js';
+import type { RunContext } from '../../../src/supervisor/context.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { createLogger } from '../../../src/core/log.js';
-import { StateFile } from '../../../src/storage/state-file.js';
+import { StateFile } from '../../../src/state/state-file.js';
 import { StatusStore } from '../../../src/supervisor/status.js';
 import type { HostFacts } from '../../../src/host/facts.js';
 

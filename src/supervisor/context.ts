@@ -4,9 +4,9 @@
  * globals, so that each stage can be tested with its own.
  */
 import type { Config } from '../config/options.js';
-import type { Logger } from './log.js';
-import type { StateFile } from '../storage/state-file.js';
-import type { StatusStore } from '../supervisor/status.js';
+import type { Logger } from '../core/log.js';
+import type { StateFile } from '../state/state-file.js';
+import type { StatusStore } from './status.js';
 
 export interface RunContext {
   config: Config;
