@@ -8,7 +8,9 @@ import { redactConfig, resolveConfig, type RawSettings } from './config/resolve.
 import { OPTIONS, type Config } from './config/options.js';
 import { AppError, EXIT_CODES } from './core/errors.js';
 import { createLogger } from './core/log.js';
+import { plainProfile } from './guest/profile.js';
 import type { StopRequests } from './supervisor/stop-requests.js';
+import { checkWindowsSettings } from './windows/windows-profile.js';
 
 export interface CommandIo {
   argv: readonly string[];
@@ -39,7 +41,7 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
   }
   let config: Config;
   try {
-    config = resolveConfig(io.env, line.flags);
+    config = resolveConfig(io.env, line.flags, guestChecks);
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     // Before any logger exists and before anything is touched: one plain line naming the problem.
@@ -62,6 +64,11 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
       return runApp({ config, log, stop: io.stop });
     }
   }
+}
+
+/** The settings checks of the guest the settings describe: Windows unless BOOT names an image. */
+function guestChecks(config: Config): AppError[] {
+  return config.boot ? plainProfile.checkSettings(config) : checkWindowsSettings(config);
 }
 
 /** Exit 0 when the endpoint answers 200 within a few seconds; Docker marks the container healthy. */

@@ -10,7 +10,10 @@ import { REDACTED, redactUrl } from './redact.js';
 
 export type RawSettings = Readonly<Record<string, string | undefined>>;
 
-export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config {
+/** Checks a kind of guest adds (its profile's `checkSettings`); they run once every value parsed. */
+export type SettingsCheck = (config: Config) => AppError[];
+
+export function resolveConfig(env: RawSettings, flags: RawSettings = {}, guestChecks: SettingsCheck = () => []): Config {
   const config: Record<string, unknown> = {};
   const problems: AppError[] = [];
   for (const [key, row] of Object.entries(OPTIONS) as [OptionName, Option<unknown>][]) {
@@ -27,7 +30,7 @@ export function resolveConfig(env: RawSettings, flags: RawSettings = {}): Config
       problems.push(error);
     }
   }
-  if (problems.length === 0) problems.push(...crossCheck(config as Config));
+  if (problems.length === 0) problems.push(...crossCheck(config as Config), ...guestChecks(config as Config));
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
     throw new AppError('config', problems.map((p) => p.message).join('; '), {

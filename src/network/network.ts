@@ -74,12 +74,22 @@ const NIC_MODEL: NicModel = 'virtio-net-pci';
 /** QEMU's slirp puts the first guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
 export const SLIRP_GUEST_ADDRESS = '10.0.2.15';
 
+/**
+ * `nic`: the model the guest profile needs (Windows without virtio drivers: e1000e); unset, the
+ * network's own default.
+ */
 export async function startNetwork(
   ctx: RunContext,
   host: HostFacts,
   deps: NetworkDeps = defaultNetworkDeps(),
+  nic?: NicModel,
 ): Promise<NetworkSession> {
   const log = ctx.log.child({ component: 'network' });
+  const session = await startMode(ctx, host, deps, log);
+  return nic && session.spec.mode !== 'none' ? { ...session, spec: { ...session.spec, model: nic } } : session;
+}
+
+async function startMode(ctx: RunContext, host: HostFacts, deps: NetworkDeps, log: Logger): Promise<NetworkSession> {
   switch (ctx.config.network) {
     case 'none':
       return { name: 'network', spec: { mode: 'none' }, guestAddress: undefined, readiness: undefined, close: async () => {} };
@@ -145,7 +155,6 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       log,
       { program: deps.programs.dnsmasq, signal: ctx.signal },
     );
-    ctx.status.update({ guestAddress: plan.guestAddress });
     return {
       name: 'network',
       spec: { mode: 'tap', ifname: plan.tap, mac, model: plan.model, vhost: plan.vhost },
@@ -289,7 +298,6 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       await passt.waitForPath(socket, { timeoutMs: 5_000, signal: ctx.signal, socket: true });
       const uplinkAddress = await containerAddress(deps);
       log.info({ socket, forwards: forwards.length }, 'user networking through passt');
-      ctx.status.update({ guestAddress: uplinkAddress });
       return {
         name: 'network',
         spec: { mode: 'passt', mac, model: NIC_MODEL, socket },
@@ -310,7 +318,6 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
     }
   }
   log.info({ forwards: forwards.length }, 'user networking through QEMU slirp');
-  ctx.status.update({ guestAddress: SLIRP_GUEST_ADDRESS });
   return {
     name: 'network',
     spec: { mode: 'user', mac, model: NIC_MODEL, forwards },

@@ -10,7 +10,6 @@ import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
-import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';
 import { syncDirectory, syncFile } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
@@ -78,7 +77,7 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
 
 /** The real downloader: resumable, verified (download.ts). */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download({ log: ctx.log, signal: ctx.signal, onProgress: downloadProgressTo(ctx.status) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
+  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {
