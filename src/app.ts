@@ -110,6 +110,9 @@ export async function runApp(options: AppOptions): Promise<number> {
         const report = { known: () => supervisor.status.snapshot.guestReachable, onChange: (reachable: boolean) => guestAnswers(reachable, supervisor, run.storage, log, target) };
         void watchReadiness(target, report, signal, adapters.probeReadiness);
       },
+      onEnded: async (outcome) => {
+        if (outcome.disksClosed) await run.storage?.recordDiskClosed().catch((error: Error) => log.warn({ err: error.message }, 'could not record the clean stop'));
+      },
       onStopped: (seconds, endedBy) => void run.viewer?.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced')),
     },
   });

@@ -59,6 +59,8 @@ const FIELD_CHECKS: Record<string, Check> = {
     optional(v['sha256'], 'string') &&
     optional(v['path'], 'string'),
   base: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['size'] === 'number' && typeof v['mtimeMs'] === 'number',
+  // storage/disk-check.ts
+  diskClose: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['closedCleanly'] === 'boolean',
   // windows/version-media.ts: the file name is joined to STORAGE, so it must stay a plain name.
   windows: (v) =>
     isObject(v) &&

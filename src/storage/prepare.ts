@@ -11,6 +11,7 @@ import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
 import { download } from './download.js';
+import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
 import { syncDirectory, syncFile } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
@@ -41,6 +42,8 @@ export interface PreparedStorage {
    * in windock.json so that later boots put the disk first and never reinstall.
    */
   markBootedFromDisk(): Promise<void>;
+  /** Called by the supervisor once QEMU has closed the disk in order (disk-check.ts). */
+  recordDiskClosed(): Promise<void>;
 }
 
 /**
@@ -153,6 +156,11 @@ export async function prepareStorage(
   const recordBase = base ?? (disk?.backingFile && !state.base ? disk.backingFile : undefined);
   if (recordBase) await recordBaseIdentity(ctx, recordBase);
 
+  if (disk) {
+    await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
+  }
+  await recordDiskOpen(ctx.state, plan.systemDisk.path);
+
   const firmware = await prepareFirmware(plan.bootMode.mode, deps.firmwareDir, storageDir);
   if (firmware.varsCreated && firmware.spec.mode !== 'legacy') {
     log.info({ vars: firmware.spec.vars }, 'UEFI variable store created from the template');
@@ -162,6 +170,7 @@ export async function prepareStorage(
     firmware: firmware.spec,
     systemDisk: plan.systemDisk.path,
     markBootedFromDisk: () => markBootedFromDisk(ctx),
+    recordDiskClosed: async () => void (await recordDiskClosed(ctx.state, plan.systemDisk.path)),
   };
 }
 

@@ -25,6 +25,12 @@ export interface ImageInfo {
   extents: string[];
 }
 
+export interface ImageCheck {
+  status: 'clean' | 'leaks' | 'corrupt' | 'failed';
+  /** qemu-img's own lines about what it found (or why it could not check). */
+  errors: string[];
+}
+
 export interface RunOptions {
   signal?: AbortSignal | undefined;
 }
@@ -115,14 +121,20 @@ export class QemuImg {
     await this.#call(convertArgs(source, target), options, `cannot convert ${source.path} to ${target.format}`);
   }
 
-  /** `qemu-img check`: consistency of a qcow2 image (read-only, reports without repairing). */
-  async check(path: string, format: string, options: RunOptions = {}): Promise<{ ok: boolean; output: string }> {
+  /**
+   * `qemu-img check` of a qcow2 image's metadata: read-only, reports without repairing (no `-r`).
+   * Its exit status says what it found (qemu-img(1)): 0 consistent, 3 leaked clusters only
+   * (space lost, no data at risk), 2 corruptions, 1 the check could not complete.
+   */
+  async check(path: string, format: string, options: RunOptions = {}): Promise<ImageCheck> {
     try {
-      const output = await this.#run(['check', '-U', '-f', format, path], options);
-      return { ok: true, output };
+      await this.#run(['check', '-U', '-f', format, path], options);
+      return { status: 'clean', errors: [] };
     } catch (error) {
-      if (error instanceof QemuImgError) return { ok: false, output: error.reason };
-      throw error;
+      if (!(error instanceof QemuImgError) || error.reason === 'aborted') throw error;
+      const errors = error.reason.split('\n').filter((line) => /^(ERROR|Leaked cluster)/.test(line));
+      const status = error.exitCode === 3 ? 'leaks' : error.exitCode === 2 ? 'corrupt' : 'failed';
+      return { status, errors: errors.length > 0 ? errors : [error.reason] };
     }
   }
 

@@ -17,6 +17,8 @@ import { runVm, type RunHooks, type VmOutcome, type VmRunnerDeps } from './vm-ru
 export interface SupervisorHooks extends RunHooks {
   /** A download began: time for work off the critical path (the viewer's load). */
   onDownloading?(): void;
+  /** QEMU is gone (however it ended), before the exit code is decided: record what the end says. */
+  onEnded?(outcome: VmOutcome): Promise<void> | void;
 }
 
 export interface SupervisorOptions {
@@ -90,6 +92,7 @@ export class Supervisor {
   /** Runs QEMU to its end with this run's status, stop requests and hooks. */
   async runVm(deps: Omit<VmRunnerDeps, 'status' | 'stop' | 'hooks' | 'log'>): Promise<number> {
     const outcome: VmOutcome = await runVm({ ...deps, log: this.#log, status: this.#status, stop: this.#stop, hooks: this.#hooks });
+    await this.#hooks.onEnded?.(outcome);
     // A VM stopped because a helper died or windock itself failed did not end well, however
     // cleanly it stopped.
     const failure = this.#stop.failure;

@@ -37,6 +37,11 @@ export interface RunHooks {
 
 export interface VmOutcome {
   exitCode: number;
+  /**
+   * QEMU closed its disks in order: the guest powered off, or QEMU ended on `quit` or SIGTERM
+   * (both flush and close the images). Not after SIGKILL or a crash.
+   */
+  disksClosed: boolean;
   reason: string;
 }
 
@@ -108,17 +113,17 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
   status.update({ phase: 'stopped', qemuPid: undefined, guestState: 'shutdown' });
   if (ladder.endedBy === 'guest') {
     log.info({ elapsedMs: ladder.elapsedMs }, 'the guest powered off');
-    return { exitCode: EXIT_CODES.ok, reason: 'the guest powered off after the power button' };
+    return { exitCode: EXIT_CODES.ok, disksClosed: true, reason: 'the guest powered off after the power button' };
   }
   log.error({ endedBy: ladder.endedBy, elapsedMs: ladder.elapsedMs }, 'the guest ignored the power button and was stopped by force');
-  return { exitCode: EXIT_CODES['forced-stop'], reason: `the guest was stopped by force (${ladder.endedBy})` };
+  return { exitCode: EXIT_CODES['forced-stop'], disksClosed: ladder.endedBy !== 'kill', reason: `the guest was stopped by force (${ladder.endedBy})` };
 }
 
 function endedByItself(exit: QemuExit, guestPoweredOff: boolean, log: Logger, status: StatusStore): VmOutcome {
   if (guestPoweredOff && exit.code === 0) {
     status.update({ phase: 'stopped', qemuPid: undefined, guestState: 'shutdown' });
     log.info('the guest powered itself off');
-    return { exitCode: EXIT_CODES.ok, reason: 'the guest powered itself off' };
+    return { exitCode: EXIT_CODES.ok, disksClosed: true, reason: 'the guest powered itself off' };
   }
   return crashOutcome(exit, log, status);
 }
@@ -127,7 +132,7 @@ function crashOutcome(exit: QemuExit, log: Logger, status: StatusStore): VmOutco
   const error = crashError(exit);
   status.update({ phase: 'failed', qemuPid: undefined, error: { code: error.code, message: error.message } });
   log.error({ exitCode: exit.code, signal: exit.signal, stderr: exit.stderrTail }, error.message);
-  return { exitCode: error.exitCode, reason: error.message };
+  return { exitCode: error.exitCode, disksClosed: false, reason: error.message };
 }
 
 /** Turns QEMU's exit into an error; a missing or unusable KVM is a host problem (exit 3). */

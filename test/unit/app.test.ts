@@ -98,6 +98,7 @@ function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-of
         firmware: { mode: 'secure', code: '/fw/code.fd', vars: join(dir, 'vars.fd') },
         systemDisk: join(dir, 'data.qcow2'),
         markBootedFromDisk: async () => void events.push('booted from disk'),
+        recordDiskClosed: async () => void events.push('disk closed'),
       };
     },
     startTpm: async () => (built('tpm'), { ...resource('tpm'), socket: join(dir, 'tpm.sock'), stateDir: dir, pid: 1, died: new Promise<Error>(() => {}) } satisfies TpmSession),
@@ -132,6 +133,7 @@ describe('runApp stage order and teardown', () => {
     ]);
     expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close tpm', 'close web server']);
     expect(h.phases, h.seen()).toEqual(['starting', 'running', 'stopping', 'stopped']);
+    expect(h.events, h.seen()).toContain('disk closed');
   });
 
   it.each([
