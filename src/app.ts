@@ -126,6 +126,10 @@ export async function runApp(options: AppOptions): Promise<number> {
   });
   const ctx: RunContext = { config: options.config, log, status: supervisor.status, onDownloadProgress: supervisor.downloadProgress, state, signal: stop.graceful };
 
+  // The guest profile's modules (Windows: catalog, Microsoft's download flow, setup image) load
+  // while the web server, preflight and token wait on I/O; loading touches nothing on disk.
+  const guestLoading = adapters.loadGuest(options.config, log);
+  guestLoading.catch(() => undefined);
   try {
     // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.
     await adapters.ensureStorageDir(options.config.storage);
@@ -138,7 +142,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     const vncSocket = join(options.config.runDir, 'vnc.sock');
     run.viewer = lazyViewer(ctx, adapters.loadViewer, web, { vncSocket, token }, resources);
 
-    const profile = await adapters.loadGuest(options.config, log);
+    const profile = await guestLoading;
     const config = profile.settle(options.config, await ctx.state.read(), log);
     const stageCtx: RunContext = { ...ctx, config };
     const storage = (run.storage = await adapters.prepareStorage(stageCtx, host, profile.versionMedia));

@@ -129,7 +129,7 @@ describe('runApp stage order and teardown', () => {
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     expect(h.events.filter((e) => e.startsWith('build ')), h.seen()).toEqual([
-      'build storage dir', 'build run dir', 'build web server', 'build preflight', 'build token', 'build guest', 'build storage', 'build tpm', 'build network nic=default', 'build qemu',
+      'build guest', 'build storage dir', 'build run dir', 'build web server', 'build preflight', 'build token', 'build storage', 'build tpm', 'build network nic=default', 'build qemu',
     ]);
     expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close tpm', 'close web server']);
     expect(h.phases, h.seen()).toEqual(['starting', 'running', 'stopping', 'stopped']);
