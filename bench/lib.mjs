@@ -33,7 +33,7 @@ export async function windockClone(storage, runDir, base, settings = {}) {
   const [{ resolveConfig }, { createLogger }, { StateFile }, { StatusStore }, { prepareStorage }, { Writable }] = await Promise.all([
     import('../dist/config/resolve.js'),
     import('../dist/core/log.js'),
-    import('../dist/storage/state-file.js'),
+    import('../dist/state/state-file.js'),
     import('../dist/supervisor/status.js'),
     import('../dist/storage/prepare.js'),
     import('node:stream'),

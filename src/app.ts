@@ -1,50 +1,130 @@
 /**
- * The composition root: builds the real adapters and runs one container's life in order —
- * STORAGE check, web server, preflight, viewer token, storage, TPM, network, QEMU — then takes
- * everything down in reverse. Every stage gets the same RunContext; a stop request at any point ends the run
- * cleanly (exit 0 when no VM ran yet).
+ * The composition root: runs one container's life in order — STORAGE check, web server,
+ * preflight, viewer token, guest profile, storage, TPM, network, QEMU — then takes everything
+ * down in reverse. Each stage is an adapter (real ones by default, fakes in
+ * test/unit/app.test.ts) from narrow inputs to a result; the supervisor (src/supervisor/
+ * supervisor.ts) writes the status and maps the end to an exit code. A stop request at any point
+ * ends the run cleanly (exit 0 when no VM ran yet).
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/options.js';
-import type { Resource, RunContext } from './core/context.js';
-import { AppError, EXIT_CODES, errorMessage, exitCodeOf } from './core/errors.js';
+import { errorMessage } from './core/errors.js';
+import type { Logger } from './core/log.js';
+import { plainProfile, type GuestHooks, type GuestProfile } from './guest/profile.js';
+import type { HostFacts } from './host/facts.js';
 import { preflight } from './host/preflight.js';
-import { startNetwork, type NetworkSession } from './network/network.js';
-import { probeTcp } from './network/reachability.js';
-import { startTpm } from './tpm/swtpm.js';
 import { startLab, type Lab } from './lab/lab-stage.js';
 import { resolveWebToken } from './http/auth.js';
 import type { Metrics } from './http/metrics.js';
-import { startWebServer, type WebServer } from './http/server.js';
-import type { Logger } from './core/log.js';
+import { startWebServer, type WebServer, type WebServerOptions } from './http/server.js';
+import type { ViewerOptions, ViewerWithBridge } from './http/viewer.js';
+import type { withSnapshotApi } from './lab/snapshot-api.js';
+import { startNetwork, type NetworkSession } from './network/network.js';
+import { probeReadiness, watchReadiness, type Probe } from './network/readiness.js';
 import { buildQemuArgs } from './qemu/args.js';
 import { deviceSettings } from './qemu/device-settings.js';
-import { launchQemu } from './qemu/process.js';
-import type { VmSpec } from './qemu/vm-spec.js';
+import { launchQemu, type LaunchOptions, type QemuProcess } from './qemu/process.js';
+import type { DriveSpec, NicModel, VmSpec } from './qemu/vm-spec.js';
 import { QmpClient } from './qmp/client.js';
-import { defaultStorageDeps, prepareStorage, type PreparedStorage } from './storage/prepare.js';
+import { StateFile } from './state/state-file.js';
+import { defaultStorageDeps, prepareStorage, type PreparedStorage, type ResolveVersionMedia } from './storage/prepare.js';
 import { QemuImg } from './storage/qemu-img.js';
-import { StateFile } from './storage/state-file.js';
 import { ensureStorageDir } from './storage/storage-dir.js';
-import { DEFAULT_LADDER, stopWorstCaseMs } from './supervisor/shutdown-ladder.js';
-import { StatusStore } from './supervisor/status.js';
-import { StopRequestedError, type StopRequests } from './supervisor/stop-requests.js';
-import { runVm } from './supervisor/vm-runner.js';
+import type { Resource, RunContext } from './supervisor/context.js';
+import { DEFAULT_LADDER } from './supervisor/shutdown-ladder.js';
+import type { StatusView } from './supervisor/status.js';
+import type { StopRequests } from './supervisor/stop-requests.js';
+import { Supervisor } from './supervisor/supervisor.js';
+import { startTpm, type TpmSession } from './tpm/swtpm.js';
+
+/** The viewer's modules (ws, noVNC, prom-client): loaded off the critical path. */
+export interface ViewerModules {
+  createViewer(options: ViewerOptions): ViewerWithBridge;
+  createMetrics(status: StatusView): Metrics;
+  withSnapshotApi: typeof withSnapshotApi;
+}
+
+/** Every stage of a run, as the run calls it. */
+export interface AppAdapters {
+  ensureStorageDir(storageDir: string): Promise<void>;
+  prepareRunDir(runDir: string): Promise<void>;
+  startLab(ctx: RunContext): Promise<Lab>;
+  startWebServer(options: WebServerOptions): Promise<WebServer>;
+  preflight(ctx: RunContext): Promise<HostFacts>;
+  resolveWebToken(ctx: RunContext): Promise<string | undefined>;
+  loadGuest(config: Config, log: Logger): Promise<GuestProfile>;
+  prepareStorage(ctx: RunContext, host: HostFacts, versionMedia: ResolveVersionMedia | undefined): Promise<PreparedStorage>;
+  startTpm(ctx: RunContext): Promise<TpmSession>;
+  startNetwork(ctx: RunContext, host: HostFacts, nic: NicModel | undefined): Promise<NetworkSession>;
+  launchQemu(args: readonly string[], options: LaunchOptions): Promise<QemuProcess>;
+  connectQmp(socket: string, signal: AbortSignal): Promise<QmpClient>;
+  loadViewer(): Promise<ViewerModules>;
+  probeReadiness: Probe;
+  now(): Date;
+}
+
+export const REAL_ADAPTERS: AppAdapters = {
+  ensureStorageDir,
+  prepareRunDir,
+  startLab,
+  startWebServer,
+  preflight,
+  resolveWebToken,
+  loadGuest: async (config, log) =>
+    config.boot ? plainProfile : (await import('./windows/windows-profile.js')).createWindowsProfile(config, log),
+  prepareStorage: (ctx, host, versionMedia) => prepareStorage(ctx, host, defaultStorageDeps(versionMedia ? { resolveVersionMedia: versionMedia } : {})),
+  startTpm: (ctx) => startTpm(ctx),
+  startNetwork: (ctx, host, nic) => startNetwork(ctx, host, undefined, nic),
+  launchQemu,
+  connectQmp: (socket, signal) => QmpClient.connect(socket, { timeoutMs: 30_000, signal }),
+  loadViewer: async () => {
+    const [{ createViewer }, { createMetrics }, { withSnapshotApi }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js'), import('./lab/snapshot-api.js')]);
+    return { createViewer, createMetrics, withSnapshotApi };
+  },
+  probeReadiness,
+  now: () => new Date(),
+};
 
 export interface AppOptions {
   config: Config;
   log: Logger;
   stop: StopRequests;
   qemuBinary?: string;
+  /** Stages to replace (tests); the rest are the real ones. */
+  adapters?: Partial<AppAdapters>;
 }
-
-/** Seconds between two readiness probes of the guest's READY_PORT. */
-const READY_PROBE_INTERVAL_MS = 2_000;
 
 export async function runApp(options: AppOptions): Promise<number> {
   const { log, stop } = options;
-  const status = new StatusStore();
+  const adapters: AppAdapters = { ...REAL_ADAPTERS, ...options.adapters };
+  const resources: Resource[] = [];
+  // Filled as the stages return; the hooks below read them when their phase comes.
+  const run: { viewer?: LazyViewer; lab?: Lab; guest?: GuestHooks; network?: NetworkSession; storage?: PreparedStorage; drives?: readonly DriveSpec[] } = {};
+  const supervisor: Supervisor = new Supervisor({
+    log,
+    stop,
+    now: adapters.now,
+    hooks: {
+      // The viewer is loaded as soon as a download leaves time for it, else right after QEMU starts.
+      onDownloading: () => void run.viewer?.load(),
+      onQemuStarted: () => void run.viewer?.load(),
+      onRunning: async (qmp, signal) => {
+        await run.lab?.attach(qmp, run.drives ?? []);
+        run.guest?.onRunning?.((command, args, s) => qmp.execute(command, args, { signal: s }));
+        await run.network?.afterQemuStart?.();
+        const target = run.network?.readiness;
+        if (!target) return;
+        const report = { known: () => supervisor.status.snapshot.guestReachable, onChange: (reachable: boolean) => guestAnswers(reachable, supervisor, run.storage, log, target) };
+        void watchReadiness(target, report, signal, adapters.probeReadiness);
+      },
+      onEnded: async (outcome) => {
+        if (outcome.disksClosed) await run.storage?.recordDiskClosed().catch((error: Error) => log.warn({ err: error.message }, 'could not record the clean stop'));
+      },
+      onStopped: (seconds, endedBy) => void run.viewer?.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced')),
+    },
+  });
+  supervisor.setShutdownTimeout(options.config.shutdownTimeout);
   const state = new StateFile(options.config.storage, {
     onRecovered: (r) =>
       log.warn(
@@ -52,133 +132,89 @@ export async function runApp(options: AppOptions): Promise<number> {
         'windock.json was damaged: the readable facts are kept, the damaged file is kept beside it',
       ),
   });
-  const ctx: RunContext = { config: options.config, log, status, state, signal: stop.graceful };
-  const resources: Resource[] = [];
-  status.subscribe((s, previous) => {
-    if (s.phase !== previous.phase) log.info({ phase: s.phase, from: previous.phase }, 'phase');
-  });
-  stop.failureBudgetMs = stopWorstCaseMs(options.config.shutdownTimeout * 1000);
-  stop.graceful.addEventListener('abort', () => {
-    if (stop.failure) log.error({ err: stop.failure }, 'internal failure: stopping the VM');
-  }, { once: true });
+  const ctx: RunContext = { config: options.config, log, status: supervisor.status, onDownloadProgress: supervisor.downloadProgress, state, signal: stop.graceful };
 
+  // The guest profile's modules (Windows: catalog, Microsoft's download flow, setup image) load
+  // while the web server, preflight and token wait on I/O; loading touches nothing on disk.
+  const guestLoading = adapters.loadGuest(options.config, log);
+  guestLoading.catch(() => undefined);
   try {
     // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.
-    await ensureStorageDir(options.config.storage);
-    await prepareRunDir(options.config.runDir);
-    const lab = await startLab(ctx);
+    await adapters.ensureStorageDir(options.config.storage);
+    await adapters.prepareRunDir(options.config.runDir);
+    const lab = (run.lab = await adapters.startLab(ctx));
     resources.push(lab.server);
-    const web = await startWebServer({ port: options.config.webPort, status, log: log.child({ component: 'http' }) });
+    const web = await adapters.startWebServer({ port: options.config.webPort, status: supervisor.status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });
 
-    const host = await preflight(ctx);
-    const token = await resolveWebToken(ctx);
+    const host = await adapters.preflight(ctx);
+    const token = await adapters.resolveWebToken(ctx);
     const vncSocket = join(options.config.runDir, 'vnc.sock');
-    // The viewer (ws, noVNC, prom-client) is loaded off the critical path: as soon as a download
-    // leaves time for it, else right after QEMU starts. /health never depends on it.
-    const viewer = lazyViewer(ctx, web, { vncSocket, token, lab: lab.handle }, resources);
-    status.subscribe((s) => {
-      if (s.phase === 'downloading') void viewer.load();
-    });
+    run.viewer = lazyViewer(ctx, adapters.loadViewer, web, { vncSocket, token, lab: lab.handle }, resources);
 
-    // Windows (VERSION is a catalog key and no BOOT): firmware and devices follow the version.
-    const windows = options.config.boot ? undefined : await import('./windows/app-stage.js');
-    const profile = windows ? await windows.loadWindowsProfile(options.config) : undefined;
-    if (profile) log.info({ version: profile.entry.key, bootMode: profile.bootMode, disk: profile.disk, nic: profile.nic }, profile.devicesReason);
-    const config = effectiveConfig(options.config, profile, (await ctx.state.read()).diskBus);
+    const profile = await guestLoading;
+    const config = profile.settle(options.config, await ctx.state.read(), log);
     const stageCtx: RunContext = { ...ctx, config };
-
-    const storage = await lab.prepare(
-      await prepareStorage(stageCtx, host, windows ? defaultStorageDeps({ resolveVersionMedia: windows.versionMedia(log) }) : defaultStorageDeps()),
-      new QemuImg(),
-    );
-    const install = windows ? await windows.prepareInstall(stageCtx, storage, new QemuImg()) : undefined;
-    const tpm = storage.firmware.mode === 'secure' ? await startTpm(stageCtx) : undefined;
+    // EPHEMERAL=Y swaps in the session's throw-away overlay before the guest profile sees the disk.
+    const storage = (run.storage = await lab.prepare(await adapters.prepareStorage(stageCtx, host, profile.versionMedia), new QemuImg()));
+    const guest = await profile.prepare(stageCtx, storage);
+    run.guest = guest.hooks;
+    const tpm = storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined;
     if (tpm) resources.push(tpm);
-    const network = await startNetwork(stageCtx, host);
+    const network = (run.network = await adapters.startNetwork(stageCtx, host, profile.nic));
     resources.push(network);
-    status.update({ guestAddress: network.guestAddress });
+    supervisor.guestAddress(network.guestAddress);
     ctx.signal.throwIfAborted();
 
-    const keys = install?.keys(log, ctx.signal);
     const spec: VmSpec = {
       name: 'windock',
       accel: config.kvm ? 'kvm' : 'tcg',
       ramBytes: config.ramSize,
       cpuCores: config.cpuCores,
       firmware: storage.firmware,
-      drives: install?.drives ?? storage.drives,
-      // ADAPTER wins over the NIC a Windows version needs, which wins over the network's default.
-      network: network.spec.mode === 'none' ? network.spec : { ...network.spec, model: config.adapter ?? profile?.nic ?? network.spec.model },
+      drives: (run.drives = guest.drives),
+      // ADAPTER wins over the NIC the guest profile chose, which wins over the network's default.
+      network: network.spec.mode === 'none' || !config.adapter ? network.spec : { ...network.spec, model: config.adapter },
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
-      extraArgs: [...lab.qemuArgs, ...(install?.extraArgs ?? []), ...config.arguments],
+      extraArgs: [...lab.qemuArgs, ...guest.extraArgs, ...config.arguments],
       devices: deviceSettings(config),
     };
     const args = buildQemuArgs(spec);
     log.debug({ argv: args }, 'QEMU command line');
-    // A dying helper stops the VM through the failure path, not as a user's request: a
-    // `docker stop` that follows still gets the full power-button wait.
-    void firstDeath([network.died, tpm?.died]).then((error) => {
-      if (stop.requested) return;
-      log.error({ err: error.message }, 'a helper process died; stopping the VM');
-      status.update({ error: { code: 'internal', message: error.message } });
-      stop.fail(error);
-    });
+    supervisor.watchHelpers([network.died, tpm?.died]);
 
-    const serial = consoleLoggers(log);
-    const outcome = await runVm({
-      log,
-      status,
-      stop,
-      launch: async () => {
-        const qemu = await launchQemu(args, {
+    const serial = log.child({ component: 'serial' });
+    const qemuLog = log.child({ component: 'qemu' });
+    return await supervisor.runVm({
+      launch: () =>
+        adapters.launchQemu(args, {
           binary: options.qemuBinary ?? 'qemu-system-x86_64',
           passFds: network.passFds,
-          log: log.child({ component: 'qemu' }),
-          onStderrLine: serial.onStderrLine,
+          log: qemuLog,
+          onStderrLine: (line) => qemuLog.warn(line),
           onSerialLine: (line) => {
-            serial.onSerialLine(line);
-            keys?.onSerialLine(line);
+            serial.debug(line);
+            guest.hooks.onSerialLine?.(line);
           },
-        });
-        void viewer.load();
-        return qemu;
-      },
-      connectQmp: (signal) => QmpClient.connect(spec.qmpSocket, { timeoutMs: 30_000, signal }),
+        }),
+      connectQmp: (signal) => adapters.connectQmp(spec.qmpSocket, signal),
       ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
-      onRunning: async (qmp, signal) => {
-        await lab.attach(qmp, spec.drives);
-        keys?.attach((command, args, s) => qmp.execute(command, args, { signal: s }));
-        await network.afterQemuStart?.();
-        void watchReadiness(network, storage, status, log, signal);
-      },
-      onStopped: (seconds, endedBy) => {
-        void viewer.metrics().then((m) => m?.observeShutdown(seconds, endedBy === 'guest' ? 'powered-off' : 'forced'));
-      },
     });
-    if (outcome.disksClosed) await storage.recordDiskClosed().catch((error: Error) => log.warn({ err: error.message }, 'could not record the clean stop'));
-    // A VM stopped because a helper died or windock itself failed did not end well, however
-    // cleanly it stopped.
-    const exitCode = stop.failure ? EXIT_CODES.internal : outcome.exitCode;
-    log.info({ exitCode, reason: stop.failure ? `internal failure: ${stop.failure.message}` : outcome.reason }, 'windock is done');
-    return exitCode;
   } catch (error) {
-    return failed(error, ctx, stop);
+    return supervisor.failed(error);
   } finally {
     await closeAll(resources, log);
     await rm(join(options.config.runDir, 'qmp.sock'), { force: true }).catch(() => undefined);
   }
 }
 
-/**
- * Settings a Windows version decides when the user left them unset. The disk bus only for a new
- * disk: an existing one keeps the bus recorded when it was made (storage-plan.ts).
- */
-function effectiveConfig(config: Config, profile: { bootMode: Config['bootMode']; disk: Config['diskType'] } | undefined, recordedBus: Config['diskType']): Config {
-  if (!profile) return config;
-  return { ...config, bootMode: config.bootMode ?? profile.bootMode, diskType: config.diskType ?? (recordedBus ? undefined : profile.disk) };
+/** The guest's READY_PORT answer changed: the status follows, and a first answer records the boot from disk. */
+async function guestAnswers(reachable: boolean, supervisor: Supervisor, storage: PreparedStorage | undefined, log: Logger, target: { host: string; port: number }): Promise<void> {
+  supervisor.guestReachable(reachable);
+  log.info({ address: target.host, port: target.port, reachable }, reachable ? 'the guest answers' : 'the guest stopped answering');
+  if (reachable) await storage?.markBootedFromDisk().catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
 }
 
 interface LazyViewer {
@@ -187,11 +223,17 @@ interface LazyViewer {
   metrics(): Promise<Metrics | undefined>;
 }
 
-function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: string; token: string | undefined; lab: Lab['handle'] }, resources: Resource[]): LazyViewer {
+function lazyViewer(
+  ctx: RunContext,
+  loadModules: () => Promise<ViewerModules>,
+  web: WebServer,
+  options: { vncSocket: string; token: string | undefined; lab: Lab['handle'] },
+  resources: Resource[],
+): LazyViewer {
   let loading: Promise<Metrics | undefined> | undefined;
   const load = (): Promise<Metrics | undefined> =>
     (loading ??= (async () => {
-      const [{ createViewer }, { createMetrics }, { withSnapshotApi }] = await Promise.all([import('./http/viewer.js'), import('./http/metrics.js'), import('./lab/snapshot-api.js')]);
+      const { createViewer, createMetrics, withSnapshotApi } = await loadModules();
       const metrics = createMetrics(ctx.status);
       const viewer = createViewer({ vncSocket: options.vncSocket, status: ctx.status, log: ctx.log, auth: { token: options.token }, viewOnly: ctx.config.viewOnly, metrics });
       web.setDelegate(withSnapshotApi(viewer, options.lab, options.token));
@@ -204,80 +246,11 @@ function lazyViewer(ctx: RunContext, web: WebServer, options: { vncSocket: strin
   return { load: async () => void (await load()), metrics: () => loading ?? Promise.resolve(undefined) };
 }
 
-function failed(error: unknown, ctx: RunContext, stop: StopRequests): number {
-  const { log, status } = ctx;
-  if (stop.requested && isStopError(error)) {
-    // A stop during preparation (a download, say) is a clean end: nothing ran yet — unless
-    // what stopped it was a failure inside windock.
-    if (status.snapshot.phase !== 'stopped') status.update({ phase: 'stopped' });
-    log.info('stopped before the VM started');
-    return stop.failure ? EXIT_CODES.internal : EXIT_CODES.ok;
-  }
-  const code = exitCodeOf(error);
-  if (error instanceof AppError) {
-    log.error({ code: error.code, hint: error.hint, details: error.details, exitCode: code }, error.message);
-  } else {
-    log.error({ err: error, exitCode: code }, `internal error: ${errorMessage(error)}`);
-  }
-  const phase = status.snapshot.phase;
-  if (phase !== 'failed' && phase !== 'stopped') {
-    status.update({ phase: 'failed', error: { code: error instanceof AppError ? error.code : 'internal', message: errorMessage(error) } });
-  }
-  return code;
-}
-
-/** Whether an error is (or was caused by) the stop request: walks the `cause` chain. */
-function isStopError(error: unknown): boolean {
-  for (let e = error; e instanceof Error; e = e.cause) {
-    if (e instanceof StopRequestedError || e.name === 'AbortError') return true;
-  }
-  return false;
-}
-
 /** RUN_DIR is private: sockets of QEMU's monitor and screen live there (0700, root only). */
 async function prepareRunDir(runDir: string): Promise<void> {
   await mkdir(runDir, { recursive: true, mode: 0o700 });
   // Sockets left by a crashed run would make a new QEMU fail to bind (house rule 9).
   await Promise.all(['qmp.sock', 'vnc.sock'].map((name) => rm(join(runDir, name), { force: true })));
-}
-
-function consoleLoggers(log: Logger): { onSerialLine: (line: string) => void; onStderrLine: (line: string) => void } {
-  const serial = log.child({ component: 'serial' });
-  const qemu = log.child({ component: 'qemu' });
-  return {
-    onSerialLine: (line) => serial.debug(line),
-    onStderrLine: (line) => qemu.warn(line),
-  };
-}
-
-/**
- * Polls the guest's READY_PORT while the VM runs: /health/ready follows it, and the first answer
- * records in windock.json that the guest has run from its disk.
- */
-async function watchReadiness(
-  network: NetworkSession,
-  storage: PreparedStorage,
-  status: StatusStore,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  const target = network.readiness;
-  if (!target) return;
-  while (!signal.aborted) {
-    const reachable = await probeTcp(target.host, target.port, 1_500, signal, { expectReply: target.expectReply }).catch(() => false);
-    if (signal.aborted) return;
-    if (reachable !== status.snapshot.guestReachable) {
-      status.update({ guestReachable: reachable });
-      log.info({ address: target.host, port: target.port, reachable }, reachable ? 'the guest answers' : 'the guest stopped answering');
-      if (reachable) await storage.markBootedFromDisk().catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
-    }
-    await new Promise((resolve) => setTimeout(resolve, READY_PROBE_INTERVAL_MS).unref());
-  }
-}
-
-/** The first helper death; never settles when no helper can die. */
-function firstDeath(deaths: (Promise<Error> | undefined)[]): Promise<Error> {
-  return Promise.race(deaths.filter((d): d is Promise<Error> => d !== undefined));
 }
 
 async function closeAll(resources: Resource[], log: Logger): Promise<void> {
@@ -289,4 +262,3 @@ async function closeAll(resources: Resource[], log: Logger): Promise<void> {
     }
   }
 }
-

@@ -9,7 +9,9 @@ import { redactConfig, resolveSettings, type RawSettings } from './config/resolv
 import { OPTIONS, type Config } from './config/options.js';
 import { AppError, EXIT_CODES } from './core/errors.js';
 import { createLogger } from './core/log.js';
+import { plainProfile } from './guest/profile.js';
 import type { StopRequests } from './supervisor/stop-requests.js';
+import { checkWindowsSettings } from './windows/windows-profile.js';
 
 export interface CommandIo {
   argv: readonly string[];
@@ -42,7 +44,8 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
   let warnings: string[];
   try {
     const { defaultProbeDeps, probeCapacity } = await import('./host/probe.js');
-    ({ config, warnings } = resolveSettings(io.env, line.flags, await probeCapacity(defaultProbeDeps())));
+    const host = await probeCapacity(defaultProbeDeps());
+    ({ config, warnings } = resolveSettings(io.env, line.flags, { host, guestChecks }));
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     // Before any logger exists and before anything is touched: one plain line naming the problem.
@@ -73,6 +76,11 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
       return runApp({ config, log, stop: io.stop });
     }
   }
+}
+
+/** The settings checks of the guest the settings describe: Windows unless BOOT names an image. */
+function guestChecks(config: Config): AppError[] {
+  return config.boot ? plainProfile.checkSettings(config) : checkWindowsSettings(config);
 }
 
 /** Exit 0 when the endpoint answers 200 within a few seconds; Docker marks the container healthy. */

@@ -1,18 +1,17 @@
 /**
  * Checks that need several settings, pure. They run inside `resolveConfig`, so that every
  * settings mistake exits 2 before anything is touched — in particular before a download of
- * several GB that a later stage would have refused anyway.
+ * several GB that a later stage would have refused anyway. Checks only a kind of guest can make
+ * (Windows account names) come from its profile, passed in by the caller (src/guest/profile.ts).
  */
 import { AppError } from '../core/errors.js';
-import { resolveVersion } from '../windows/catalog.js';
-import { windowsSettings } from '../windows/settings.js';
 import type { Config } from './options.js';
 
 /** RDP: always forwarded to the guest (tcp and udp). */
 export const RDP_PORT = 3389;
 
 export function crossCheck(config: Config): AppError[] {
-  return [bootName(config), userPorts(config), windows(config)].filter((p): p is AppError => p !== undefined);
+  return [bootName(config), userPorts(config)].filter((p): p is AppError => p !== undefined);
 }
 
 /**
@@ -44,20 +43,4 @@ function userPorts(config: Config): AppError | undefined {
     hint: 'Remove it from USER_PORTS, or move WEB_PORT elsewhere.',
     details: { variable: 'USER_PORTS', webPort: config.webPort },
   });
-}
-
-/**
- * VERSION must name a known Windows (or be a URL) when no BOOT is given, and the Windows account
- * settings must suit that Windows.
- */
-function windows(config: Config): AppError | undefined {
-  if (config.boot) return undefined;
-  try {
-    const version = resolveVersion(config.version);
-    if (version.kind === 'catalog' && !config.manual) windowsSettings(config, version.entry);
-    return undefined;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
 }

@@ -19,16 +19,22 @@ export interface ResolvedSettings {
   warnings: string[];
 }
 
-/** The configuration alone; warnings are dropped (callers that show them use resolveSettings). */
-export function resolveConfig(env: RawSettings, flags: RawSettings = {}, host?: HostCapacity): Config {
-  return resolveSettings(env, flags, host).config;
+/** Checks a kind of guest adds (its profile's `checkSettings`); they run once every value parsed. */
+export type SettingsCheck = (config: Config) => AppError[];
+
+export interface ResolveContext {
+  /** The capacity dockur's `half`/`max` are read against (RAM_SIZE, CPU_CORES); without it those values are refused. */
+  host?: HostCapacity;
+  guestChecks?: SettingsCheck;
 }
 
-/**
- * `host` is the capacity dockur's `half`/`max` are read against (RAM_SIZE, CPU_CORES); without it
- * those values are refused.
- */
-export function resolveSettings(env: RawSettings, flags: RawSettings = {}, host?: HostCapacity): ResolvedSettings {
+/** The configuration alone; warnings are dropped (callers that show them use resolveSettings). */
+export function resolveConfig(env: RawSettings, flags: RawSettings = {}, context: ResolveContext = {}): Config {
+  return resolveSettings(env, flags, context).config;
+}
+
+export function resolveSettings(env: RawSettings, flags: RawSettings = {}, context: ResolveContext = {}): ResolvedSettings {
+  const { host, guestChecks = () => [] } = context;
   const config: Record<string, unknown> = {};
   const problems: AppError[] = [];
   const warnings: string[] = [];
@@ -47,7 +53,7 @@ export function resolveSettings(env: RawSettings, flags: RawSettings = {}, host?
       problems.push(error);
     }
   }
-  if (problems.length === 0) problems.push(...crossCheck(config as Config));
+  if (problems.length === 0) problems.push(...crossCheck(config as Config), ...guestChecks(config as Config));
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
     throw new AppError('config', problems.map((p) => p.message).join('; '), {

@@ -13,7 +13,7 @@
  */
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { checkHost, checkNetworkNamespace, combineHostProblems, hostNetnsEvidence } from './check.js';
 import type { AppError } from '../core/errors.js';
 import { chooseNetworkMode, judgeEngine, type EngineFacts } from './engine.js';

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 
 /**
  * Cookies are scoped by host, not by port (RFC 6265 §8.5): two windock instances on one host

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES } from '../supervisor/lifecycle.js';
-import type { StatusStore } from '../supervisor/status.js';
+import type { StatusView } from '../supervisor/status.js';
 
 /**
  * QMP RunState values (qapi/run-state.json). A guest state outside this list is reported as
@@ -39,7 +39,7 @@ export interface Metrics {
   viewerInputDropped(count: number): void;
 }
 
-export function createMetrics(status: StatusStore): Metrics {
+export function createMetrics(status: StatusView): Metrics {
   const registry = new Registry();
   // Process figures (RSS, CPU, event-loop lag, GC): what a bridge under load shows first.
   collectDefaultMetrics({ register: registry, prefix: 'windock_' });

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { ListenOptions } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/log.js';
-import type { StatusStore } from '../supervisor/status.js';
+import type { StatusView } from '../supervisor/status.js';
 import { failRequest, guardUpgrade } from './guard.js';
 import { healthResponse, isHealthPath } from './health.js';
 import { parseRequestTarget } from './request-target.js';
@@ -36,7 +36,7 @@ const STARTING_PAGE =
 export interface WebServerOptions {
   port: number;
   host?: string;
-  status: StatusStore;
+  status: StatusView;
   log: Logger;
 }
 
@@ -79,7 +79,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   };
 }
 
-function respond(req: IncomingMessage, res: ServerResponse, delegate: RequestDelegate | undefined, status: StatusStore): void {
+function respond(req: IncomingMessage, res: ServerResponse, delegate: RequestDelegate | undefined, status: StatusView): void {
   const url = parseRequestTarget(req.url);
   if (url === undefined) {
     sendText(res, 400, 'bad request target\n', { Connection: 'close' });

@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import type { Logger } from '../core/log.js';
-import type { StatusSnapshot, StatusStore } from '../supervisor/status.js';
+import type { StatusSnapshot, StatusView } from '../supervisor/status.js';
 import { createAuthorizer } from './auth.js';
 import { failRequest, guardUpgrade, settle } from './guard.js';
 import type { Metrics } from './metrics.js';
@@ -38,7 +38,7 @@ export interface Viewer {
 
 export interface ViewerOptions {
   vncSocket: string;
-  status: StatusStore;
+  status: StatusView;
   log: Logger;
   /** `token: undefined` means WEB_AUTH=N. */
   auth: { token: string | undefined };

@@ -4,7 +4,7 @@
  * once RUN_DIR exists, `prepare` once storage is ready, `attach` once QMP answers.
  */
 import { join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { AppError } from '../core/errors.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { DriveSpec } from '../qemu/vm-spec.js';

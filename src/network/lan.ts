@@ -17,7 +17,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { AppError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { RunProgram } from '../host/probe.js';

@@ -15,14 +15,14 @@ import { join } from 'node:path';
 import { RDP_PORT } from '../config/cross-check.js';
 import type { Config } from '../config/options.js';
 import type { PortRule } from '../config/parsers.js';
-import type { Resource, RunContext } from '../core/context.js';
+import type { Resource, RunContext } from '../supervisor/context.js';
 import { AppError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { startHelper, type Helper } from '../process/helper.js';
 import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
 import { startLanNetwork } from './lan.js';
-import { findShare, startSamba } from './samba.js';
+import { findShare, offerShare } from './samba.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
@@ -80,12 +80,22 @@ const NIC_MODEL: NicModel = 'virtio-net-pci';
 /** QEMU's slirp puts the first guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
 export const SLIRP_GUEST_ADDRESS = '10.0.2.15';
 
+/**
+ * `nic`: the model the guest profile needs (Windows without virtio drivers: e1000e); unset, the
+ * network's own default.
+ */
 export async function startNetwork(
   ctx: RunContext,
   host: HostFacts,
   deps: NetworkDeps = defaultNetworkDeps(),
+  nic?: NicModel,
 ): Promise<NetworkSession> {
   const log = ctx.log.child({ component: 'network' });
+  const session = await startMode(ctx, host, deps, log);
+  return nic && session.spec.mode !== 'none' ? { ...session, spec: { ...session.spec, model: nic } } : session;
+}
+
+async function startMode(ctx: RunContext, host: HostFacts, deps: NetworkDeps, log: Logger): Promise<NetworkSession> {
   // The preflight may have chosen another mode (rootless Podman: user, host/engine.ts).
   switch (host.networkMode ?? ctx.config.network) {
     case 'none':
@@ -155,20 +165,7 @@ async function startTapNetwork(ctx: RunContext, host: HostFacts, deps: NetworkDe
       log,
       { program: deps.programs.dnsmasq, signal: ctx.signal },
     );
-    const share = await findShare(config);
-    if (share) {
-      // As dockur does, a shared folder that cannot be offered does not keep the VM from starting.
-      smbd = await startSamba(
-        { share, bridge: plan.bridge, address: plan.bridgeAddress, stateDir: join(config.runDir, 'samba') },
-        log,
-        { program: deps.programs.smbd, signal: ctx.signal },
-      ).catch((error: unknown) => {
-        if (ctx.signal.aborted) throw error;
-        log.warn({ err: error, dir: share.dir }, 'the shared folder is not offered: smbd did not start');
-        return undefined;
-      });
-    }
-    ctx.status.update({ guestAddress: plan.guestAddress });
+    smbd = await offerShare(config, { name: plan.bridge, address: plan.bridgeAddress }, log, { program: deps.programs.smbd, signal: ctx.signal });
     return {
       name: 'network',
       spec: { mode: 'tap', ifname: plan.tap, mac, model: plan.model, vhost: plan.vhost },
@@ -314,7 +311,6 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       await passt.waitForPath(socket, { timeoutMs: 5_000, signal: ctx.signal, socket: true });
       const uplinkAddress = await containerAddress(deps);
       log.info({ socket, forwards: forwards.length }, 'user networking through passt');
-      ctx.status.update({ guestAddress: uplinkAddress });
       return {
         name: 'network',
         spec: { mode: 'passt', mac, model: NIC_MODEL, socket },
@@ -336,7 +332,6 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
   }
   log.info({ forwards: forwards.length, share: share?.dir }, 'user networking through QEMU slirp');
   if (share?.readOnly) log.warn({ dir: share.dir }, 'SAMBA_READONLY=Y has no effect with NETWORK=user: QEMU offers its shared folder writable');
-  ctx.status.update({ guestAddress: SLIRP_GUEST_ADDRESS });
   return {
     name: 'network',
     spec: { mode: 'user', mac, model: NIC_MODEL, forwards, smb: share?.dir },

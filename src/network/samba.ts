@@ -164,3 +164,22 @@ export async function startSamba(input: SmbConfInput & { address: string }, log:
   log.info({ dir: input.share.dir, readOnly: input.share.readOnly, share: `\\\\${SHARE_HOST}\\${SHARE_NAME}` }, 'shared folder offered to the guest');
   return helper;
 }
+
+/**
+ * The shared folder on the guest bridge, if one is mounted. As dockur does, a folder that cannot
+ * be offered does not keep the VM from starting: smbd's failure is a warning (a stop is not).
+ */
+export async function offerShare(
+  settings: ShareSettings & { runDir: string },
+  bridge: { name: string; address: string },
+  log: Logger,
+  options: SambaOptions,
+): Promise<Helper | undefined> {
+  const share = await findShare(settings);
+  if (!share) return undefined;
+  return startSamba({ share, bridge: bridge.name, address: bridge.address, stateDir: join(settings.runDir, 'samba') }, log, options).catch((error: unknown) => {
+    if (options.signal?.aborted) throw error;
+    log.warn({ err: error, dir: share.dir }, 'the shared folder is not offered: smbd did not start');
+    return undefined;
+  });
+}

@@ -12,7 +12,7 @@
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { QemuImg } from './qemu-img.js';
-import type { StateFile } from './state-file.js';
+import { stateSlice, type StateFile } from '../state/state-file.js';
 
 /** The slice of windock.json this module owns. */
 export interface DiskCloseRecord {
@@ -21,6 +21,8 @@ export interface DiskCloseRecord {
   /** QEMU closed the disk: the guest powered off, or QEMU quit or ended on SIGTERM. */
   closedCleanly: boolean;
 }
+
+const DISK_CLOSE = stateSlice<DiskCloseRecord>('diskClose');
 
 export interface DiskCheckInput {
   path: string;
@@ -34,7 +36,7 @@ export interface DiskCheckInput {
 export async function checkDiskIfUncleanlyClosed(input: DiskCheckInput): Promise<void> {
   const { path, format, log } = input;
   if (format !== 'qcow2') return;
-  const record = (await input.state.read()).diskClose;
+  const record = await DISK_CLOSE.read(input.state);
   if (record?.path === path && record.closedCleanly) return;
   const started = Date.now();
   const result = await input.qemuImg.check(path, format, { signal: input.signal });
@@ -56,16 +58,12 @@ export async function checkDiskIfUncleanlyClosed(input: DiskCheckInput): Promise
  * Not rewritten when it already says so: a start pays no extra synced write for it.
  */
 export async function recordDiskOpen(state: StateFile, path: string): Promise<void> {
-  const record = (await state.read()).diskClose;
+  const record = await DISK_CLOSE.read(state);
   if (record?.path === path && !record.closedCleanly) return;
-  await state.update((s) => {
-    s.diskClose = { path, closedCleanly: false };
-  });
+  await DISK_CLOSE.write(state, { path, closedCleanly: false });
 }
 
 /** Written once QEMU has closed the disk in order. */
-export function recordDiskClosed(state: StateFile, path: string): Promise<unknown> {
-  return state.update((s) => {
-    s.diskClose = { path, closedCleanly: true };
-  });
+export function recordDiskClosed(state: StateFile, path: string): Promise<void> {
+  return DISK_CLOSE.write(state, { path, closedCleanly: true });
 }

@@ -12,7 +12,7 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { FirmwareSpec } from '../qemu/vm-spec.js';
-import { copyFileOnce } from './durable-file.js';
+import { copyFileOnce } from '../state/durable-file.js';
 
 export type BootMode = 'uefi' | 'secure' | 'legacy';
 

@@ -5,15 +5,14 @@
  */
 import { link, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
-import { downloadProgressTo } from '../supervisor/status.js';
 import { download } from './download.js';
 import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
-import { syncPath } from './durable-file.js';
+import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import {
   extractBox,
@@ -28,7 +27,7 @@ import {
 } from './media.js';
 import { observeExtraDisks } from './extra-disks-observe.js';
 import { QemuImg } from './qemu-img.js';
-import type { PersistedState } from './state-file.js';
+import type { PersistedState } from '../state/state-file.js';
 import { ensureStorageDir } from './storage-dir.js';
 import { planStorage, type ObservedDisk, type ObservedMedia, type StorageAction, type StoragePlan } from './storage-plan.js';
 
@@ -82,7 +81,7 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
 
 /** The real downloader: resumable, verified (download.ts). */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download({ log: ctx.log, signal: ctx.signal, onProgress: downloadProgressTo(ctx.status) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
+  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {

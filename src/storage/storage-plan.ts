@@ -14,7 +14,7 @@ import { AppError } from '../core/errors.js';
 import type { DriveSpec, ImageFormat } from '../qemu/vm-spec.js';
 import { planExtraDisks, type ExtraDiskObservation } from './extra-disks.js';
 import { chooseBootMode, type BootModeDecision } from './firmware.js';
-import type { PersistedState } from './state-file.js';
+import type { PersistedState } from '../state/state-file.js';
 
 import type { PartitionScheme } from './partition.js';
 

@@ -32,7 +32,13 @@ export interface StatusSnapshot {
 
 export type StatusListener = (snapshot: StatusSnapshot, previous: StatusSnapshot) => void;
 
-export class StatusStore {
+/** What a reader of the status gets (stages, /health, the viewer): the snapshot and change notices, no way to write. */
+export interface StatusView {
+  readonly snapshot: StatusSnapshot;
+  subscribe(listener: StatusListener): () => void;
+}
+
+export class StatusStore implements StatusView {
   #snapshot: StatusSnapshot;
   readonly #listeners = new Set<StatusListener>();
 

@@ -22,10 +22,17 @@ export interface VmRunnerDeps {
   launch: () => Promise<QemuProcess>;
   connectQmp: (signal: AbortSignal) => Promise<QmpClient>;
   ladder: LadderTimeouts;
-  /** Called once QMP answers and the guest runs (network attach, readiness probes, …). */
-  onRunning?: (qmp: QmpClient, signal: AbortSignal) => Promise<void> | void;
-  /** Called with the duration of a requested stop (metrics). */
-  onStopped?: (seconds: number, endedBy: LadderStep) => void;
+  hooks?: RunHooks;
+}
+
+/** Reactions to the VM's life, one object built once by the run (supervisor.ts). */
+export interface RunHooks {
+  /** QEMU's process exists (the viewer can load now, off the critical path). */
+  onQemuStarted?(qemu: QemuProcess): void;
+  /** QMP answers and the guest runs (boot keys, network attach, readiness probes, …); `signal` ends with QEMU. */
+  onRunning?(qmp: QmpClient, signal: AbortSignal): Promise<void> | void;
+  /** A requested stop ended, after `seconds`, by this ladder step (metrics). */
+  onStopped?(seconds: number, endedBy: LadderStep): void;
 }
 
 export interface VmOutcome {
@@ -52,6 +59,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
   const qemu = await deps.launch();
   status.update({ qemuPid: qemu.pid });
   log.info({ pid: qemu.pid }, 'QEMU started');
+  deps.hooks?.onQemuStarted?.(qemu);
 
   let guestPoweredOff = false;
   const runAbort = new AbortController();
@@ -76,7 +84,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
     const state = await qmp.execute<{ status: string }>('query-status', undefined, { timeoutMs: 5_000 });
     status.update({ phase: 'running', guestState: state.status });
     log.info({ guestState: state.status }, 'the VM is running');
-    await deps.onRunning?.(qmp, runAbort.signal);
+    await deps.hooks?.onRunning?.(qmp, runAbort.signal);
   } catch (error) {
     if (!runAbort.signal.aborted) log.warn({ err: (error as Error).message }, 'could not read the guest state');
   }
@@ -97,7 +105,7 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
   log.info({ reason: String((deps.stop.graceful.reason as Error | undefined)?.message ?? 'stop') }, 'stopping the VM');
   const ladder = await runShutdownLadder({ qmp, qemu, timeouts: deps.ladder, hard: deps.stop.hard, log: log.child({ component: 'shutdown' }) });
   qmp.close();
-  deps.onStopped?.(ladder.elapsedMs / 1000, ladder.endedBy);
+  deps.hooks?.onStopped?.(ladder.elapsedMs / 1000, ladder.endedBy);
   if (ladder.endedBy === 'guest' && !guestPoweredOff && ladder.exit) {
     // QEMU went away during the wait without the guest's SHUTDOWN: a crash while stopping.
     return crashOutcome(ladder.exit, log, status);

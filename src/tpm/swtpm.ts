@@ -10,7 +10,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Resource, RunContext } from '../core/context.js';
+import type { Resource, RunContext } from '../supervisor/context.js';
 import { AppError } from '../core/errors.js';
 import { DEFAULT_STOP_GRACE_MS, programMissing, startHelper } from '../process/helper.js';
 

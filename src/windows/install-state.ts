@@ -9,7 +9,7 @@
  * the DVD are pressed only while the disk is still blank — once Setup has partitioned it, the
  * DVD prompt must time out so the firmware continues from the disk.
  */
-import type { PersistedState } from '../storage/state-file.js';
+import type { PersistedState } from '../state/state-file.js';
 
 export type InstallRecord = NonNullable<PersistedState['install']>;
 

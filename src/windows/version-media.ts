@@ -9,7 +9,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunContext } from '../core/context.js';
+import { stateSlice } from '../state/state-file.js';
+import type { RunContext } from '../supervisor/context.js';
 import { resolveVersion } from './catalog.js';
 import { resolveLanguage } from './languages.js';
 import {
@@ -36,6 +37,9 @@ export interface WindowsDownloadRecord {
   fileName: string;
 }
 
+/** This module's slice of windock.json. */
+export const WINDOWS_DOWNLOAD = stateSlice<WindowsDownloadRecord>('windows');
+
 export interface VersionMediaDeps {
   resolver: MediaResolverDeps;
   /** Paths scanned for a user ISO; defaults to /boot.iso, STORAGE and /. */
@@ -49,8 +53,7 @@ export function defaultVersionMediaDeps(options: ClientOptions = {}): VersionMed
 export function windowsVersionMedia(deps: VersionMediaDeps): (version: string, ctx: RunContext) => Promise<MediaSource> {
   return async (version, ctx) => {
     const log = ctx.log.child({ component: 'windows' });
-    const state = await ctx.state.read();
-    const record = state['windows'] as WindowsDownloadRecord | undefined;
+    const record = await WINDOWS_DOWNLOAD.read(ctx.state);
     const pathsFor = deps.userMediaPaths ?? defaultUserMediaPaths;
     const user = await findUserMedia(pathsFor(ctx.config.storage, record ? [record.fileName] : []));
     if (user.kind === 'found') {
@@ -75,9 +78,7 @@ export function windowsVersionMedia(deps: VersionMediaDeps): (version: string, c
     log.info({ version: resolved.entry.key, product: resolved.entry.product, language: language.culture }, 'asking Microsoft for the Windows download link');
     const target = await resolveWindowsMedia(resolved.entry, language, deps.resolver, ctx.signal);
     log.info({ route: target.route, file: target.fileName, size: target.size, verified: target.sha256 !== undefined }, 'Windows download link found');
-    await ctx.state.update((s) => {
-      s['windows'] = { version: resolved.entry.key, language: language.culture, fileName: target.fileName } satisfies WindowsDownloadRecord;
-    });
+    await WINDOWS_DOWNLOAD.write(ctx.state, { version: resolved.entry.key, language: language.culture, fileName: target.fileName });
     return { kind: 'url', url: target.url, fileName: target.fileName, ...(target.sha256 ? { sha256: target.sha256 } : {}) };
   };
 }

@@ -5,18 +5,13 @@
  * network are planned (firmware, disk bus, NIC). Decisions come from the pure modules
  * (catalog, settings, unattend, install-state, boot-key); this module observes and acts.
  *
- * How app.ts calls it (see the issue-7 report):
- *   const profile = windowsProfile(config, await driversAvailable(DRIVERS_DIR))   // before storage
- *   const storage = await prepareStorage(ctx, host, defaultStorageDeps({ resolveVersionMedia: windowsVersionMedia(...) }))
- *   const win = await prepareWindowsInstall(ctx, storage, { oemDir: '/oem', driverDir: DRIVERS_DIR, qemuImg })
- *   spec.drives = win.drives
- *   const keys = createBootKeyHandler({ watcher: win.watcher, log, signal })   // boot-key.ts
- *   onSerialLine: keys.onSerialLine; once QMP is up: keys.attach((c, a, s) => qmp.execute(c, a, { signal: s }))
+ * Behind windows-profile.ts, the one entry into src/windows/: the run reaches this module only
+ * through the Windows guest profile (`settle` for the defaults, `prepare` for the install).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
-import type { RunContext } from '../core/context.js';
+import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
 import { readPartitionScheme } from '../storage/media.js';
 import type { QemuImg } from '../storage/qemu-img.js';

@@ -40,7 +40,7 @@ it('QEMU takes every device setting, and QMP shows each one', async () => {
       BALLOONING: 'Y', USB: 'nec-usb-xhci', USB_PASSTHROUGH: '046d:c52b',
     },
     {},
-    { cpus: 8, memoryBytes: 8 * 2 ** 30 },
+    { host: { cpus: 8, memoryBytes: 8 * 2 ** 30 } },
   );
   const system = join(dir, 'data.qcow2');
   const second = join(dir, 'data2.img');

@@ -15,7 +15,7 @@ const b = process.env.WD_BUILD;
 const { resolveConfig } = await import(b + '/config/resolve.js');
 const { createLogger } = await import(b + '/core/log.js');
 const { StatusStore } = await import(b + '/supervisor/status.js');
-const { StateFile } = await import(b + '/storage/state-file.js');
+const { StateFile } = await import(b + '/state/state-file.js');
 const { preflight } = await import(b + '/host/preflight.js');
 const { startNetwork } = await import(b + '/network/network.js');
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');

@@ -10,11 +10,11 @@ import { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
-import type { RunContext } from '../../src/core/context.js';
+import type { RunContext } from '../../src/supervisor/context.js';
 import { createLogger } from '../../src/core/log.js';
 import type { DriveSpec } from '../../src/qemu/vm-spec.js';
 import { QemuImg } from '../../src/storage/qemu-img.js';
-import { StateFile } from '../../src/storage/state-file.js';
+import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { driversAvailable, prepareWindowsInstall, systemDiskNumber, windowsProfile } from '../../src/windows/windows-stage.js';
 

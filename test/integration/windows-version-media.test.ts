@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
-import type { RunContext } from '../../src/core/context.js';
+import type { RunContext } from '../../src/supervisor/context.js';
 import { createLogger } from '../../src/core/log.js';
-import { StateFile } from '../../src/storage/state-file.js';
+import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { ConsumerDownloadClient, EvalCenterClient } from '../../src/windows/microsoft-download.js';
-import { windowsVersionMedia, type VersionMediaDeps } from '../../src/windows/version-media.js';
+import { WINDOWS_DOWNLOAD, windowsVersionMedia, type VersionMediaDeps } from '../../src/windows/version-media.js';
 import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
 
 let dir: string;
@@ -61,7 +61,7 @@ describe('windowsVersionMedia', () => {
     const warning = lines.map((l) => JSON.parse(l) as { level: number; msg: string; misplaced?: string[] }).find((l) => l.misplaced);
     expect(warning?.misplaced).toEqual([join(dir, 'root', 'custom.iso'), join(dir, 'storage', 'my-windows.iso')]);
     expect(warning?.msg).toContain('/boot.iso');
-    expect((await ctx.state.read())['windows']).toEqual({ version: '11', language: 'de-DE', fileName: 'Win11_24H2_German_x64.iso' });
+    expect(await WINDOWS_DOWNLOAD.read(ctx.state)).toEqual({ version: '11', language: 'de-DE', fileName: 'Win11_24H2_German_x64.iso' });
 
     // Downloaded (by the storage stage) → the next start reuses it and asks Microsoft nothing.
     await writeFile(join(dir, 'storage', 'Win11_24H2_German_x64.iso'), 'iso');

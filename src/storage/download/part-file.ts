@@ -11,7 +11,7 @@ import { link, open, readFile, unlink } from 'node:fs/promises';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { openPartWriter, type PartWriter } from '../part-writer.js';
-import { writeFileAtomic } from '../durable-file.js';
+import { writeFileAtomic } from '../../state/durable-file.js';
 import { ifRangeValue, type Validators } from './response-decision.js';
 
 /** The sidecar next to the part: what the part is a prefix of. */

@@ -13,7 +13,7 @@ const MiB = 2 ** 20;
 const host = { cpus: 8, memoryBytes: 16 * GiB };
 
 function resolve(env: Record<string, string>, capacity = host) {
-  return resolveSettings(env, {}, capacity);
+  return resolveSettings(env, {}, { host: capacity });
 }
 
 describe('RAM_SIZE', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/core/errors.js';
 import { OPTIONS, type Option } from '../../../src/config/options.js';
 import { redactConfig, resolveConfig } from '../../../src/config/resolve.js';
+import { checkWindowsSettings } from '../../../src/windows/windows-profile.js';
 import { parseCommandLine } from '../../../src/config/command-line.js';
 
 describe('resolveConfig', () => {
@@ -102,17 +103,20 @@ describe('parseCommandLine', () => {
 });
 
 describe('checks across settings', () => {
+  it('leaves the Windows checks to the profile the caller passes', () => {
+    expect(resolveConfig({ VERSION: '12' }).version).toBe('12');
+  });
   it('refuses an unknown VERSION when there is no BOOT, with exit 2', () => {
-    expect(() => resolveConfig({ VERSION: '12' })).toThrow(/^VERSION must be a Windows version key or the URL of an ISO, got "12"$/);
+    expect(() => resolveConfig({ VERSION: '12' }, {}, { guestChecks: checkWindowsSettings })).toThrow(/^VERSION must be a Windows version key or the URL of an ISO, got "12"$/);
   });
   it('accepts any VERSION when BOOT wins over it, and a URL in VERSION', () => {
-    expect(resolveConfig({ VERSION: '12', BOOT: '/base/golden.qcow2' }).version).toBe('12');
-    expect(resolveConfig({ VERSION: 'https://example.test/x.iso' }).version).toBe('https://example.test/x.iso');
+    expect(resolveConfig({ VERSION: '12', BOOT: '/base/golden.qcow2' }, {}, { guestChecks: checkWindowsSettings }).version).toBe('12');
+    expect(resolveConfig({ VERSION: 'https://example.test/x.iso' }, {}, { guestChecks: checkWindowsSettings }).version).toBe('https://example.test/x.iso');
   });
   it('refuses a USERNAME Windows would reject before anything is touched', () => {
     let error: unknown;
     try {
-      resolveConfig({ USERNAME: 'a/b' });
+      resolveConfig({ USERNAME: 'a/b' }, {}, { guestChecks: checkWindowsSettings });
     } catch (e) {
       error = e;
     }

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveConfig } from '../../../src/config/resolve.js';
-import type { RunContext } from '../../../src/core/context.js';
+import type { RunContext } from '../../../src/supervisor/context.js';
 import type { PreflightDeps } from '../../../src/host/preflight.js';
 import type { DeviceInfo, RunResult } from '../../../src/host/probe.js';
 import { createLogger } from '../../../src/core/log.js';
-import { StateFile } from '../../../src/storage/state-file.js';
+import { StateFile } from '../../../src/state/state-file.js';
 import { StatusStore } from '../../../src/supervisor/status.js';
 
 export interface FakeHost {

@@ -14,9 +14,9 @@ import {
   tokensEqual,
 } from '../../../src/http/auth.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
-import type { RunContext } from '../../../src/core/context.js';
+import type { RunContext } from '../../../src/supervisor/context.js';
 import { createLogger } from '../../../src/core/log.js';
-import { StateFile } from '../../../src/storage/state-file.js';
+import { StateFile } from '../../../src/state/state-file.js';
 import { StatusStore } from '../../../src/supervisor/status.js';
 
 function request(headers: Record<string, string>): IncomingMessage {

@@ -5,14 +5,16 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunContext } from '../../../src/core/context.js';
+import type { RunContext } from '../../../src/supervisor/context.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { createLogger } from '../../../src/core/log.js';
-import { StateFile } from '../../../src/storage/state-file.js';
-import { StatusStore } from '../../../src/supervisor/status.js';
+import { StateFile } from '../../../src/state/state-file.js';
+import { downloadProgressTo, StatusStore } from '../../../src/supervisor/status.js';
 import type { HostFacts } from '../../../src/host/facts.js';
 
 export interface TestContext extends RunContext {
+  /** The store itself, for tests that script it (a run's stages get it read-only). */
+  status: StatusStore;
   lines: Record<string, unknown>[];
   abort: AbortController;
 }
@@ -27,10 +29,12 @@ export function makeContext(env: Record<string, string>): TestContext {
     },
   });
   const abort = new AbortController();
+  const status = new StatusStore();
   return {
     config,
     log: createLogger({ level: 'debug', pretty: false, destination }),
-    status: new StatusStore(),
+    status,
+    onDownloadProgress: downloadProgressTo(status),
     state: new StateFile(config.storage),
     signal: abort.signal,
     lines,

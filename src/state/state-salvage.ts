@@ -30,6 +30,14 @@ export type StateVerdict =
 
 type Check = (value: unknown) => boolean;
 
+/** The file as stored: the typed facts plus the slices other modules own (state-file.ts `stateSlice`). */
+type Stored = PersistedState & Record<string, unknown>;
+
+/** The check windock.json's value under `key` must pass, if the file knows one. */
+export function storedFieldCheck(key: string): Check | undefined {
+  return FIELD_CHECKS[key];
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const optional = (v: unknown, type: 'string' | 'number'): boolean => v === undefined || typeof v === type;
 const oneOf = (values: readonly string[]): Check => (v) => typeof v === 'string' && values.includes(v);
@@ -51,6 +59,8 @@ const FIELD_CHECKS: Record<string, Check> = {
     optional(v['sha256'], 'string') &&
     optional(v['path'], 'string'),
   base: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['size'] === 'number' && typeof v['mtimeMs'] === 'number',
+  // storage/disk-check.ts
+  diskClose: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['closedCleanly'] === 'boolean',
   // windows/version-media.ts: the file name is joined to STORAGE, so it must stay a plain name.
   windows: (v) =>
     isObject(v) &&
@@ -70,7 +80,7 @@ export function judgeStateText(text: string): StateVerdict {
   }
   if (!isObject(parsed)) return { kind: 'corrupt', reason: 'it is not a JSON object', state: { schema: 1 }, recovered: [], dropped: [] };
   if (typeof parsed['schema'] === 'number' && parsed['schema'] > 1) return { kind: 'newer', schema: parsed['schema'] };
-  const state: PersistedState = { ...parsed, schema: 1 };
+  const state: Stored = { ...parsed, schema: 1 };
   const dropped: string[] = [];
   for (const [name, check] of Object.entries(FIELD_CHECKS)) {
     if (name in parsed && !check(parsed[name])) {
@@ -96,7 +106,7 @@ export function judgeStateText(text: string): StateVerdict {
  * when it parses and passes its check. A truncated file keeps the facts written before the cut.
  */
 function salvageText(text: string, reason: string): StateVerdict {
-  const state: PersistedState = { schema: 1 };
+  const state: Stored = { schema: 1 };
   const recovered: string[] = [];
   const dropped: string[] = [];
   for (const [name, check] of Object.entries(FIELD_CHECKS)) {

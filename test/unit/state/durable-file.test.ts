@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyFileOnce, writeFileAtomic } from '../../../src/storage/durable-file.js';
+import { copyFileOnce, writeFileAtomic } from '../../../src/state/durable-file.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

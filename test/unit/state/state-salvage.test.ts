@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeStateText } from '../../../src/storage/state-salvage.js';
+import { judgeStateText } from '../../../src/state/state-salvage.js';
 
 const TOKEN = 'Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV4cXV1eHF1dXo';
 const GOOD = {

@@ -8,9 +8,8 @@ import type { DiskBus } from '../qemu/vm-spec.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
-import type { DiskCloseRecord } from './disk-check.js';
 import { writeFileAtomic } from './durable-file.js';
-import { judgeStateText } from './state-salvage.js';
+import { judgeStateText, storedFieldCheck } from './state-salvage.js';
 
 export interface PersistedState {
   /** Format version of this file. */
@@ -26,13 +25,35 @@ export interface PersistedState {
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
   diskBus?: DiskBus;
   webToken?: string;
-  /** Whether the last run closed the system disk cleanly (disk-check.ts). */
-  diskClose?: DiskCloseRecord;
-  /** Room for later facts without a schema bump. */
-  [key: string]: unknown;
 }
 
 export const STATE_FILE = 'windock.json';
+
+/**
+ * A part of windock.json that one module owns and types (the Windows download record is
+ * windows/version-media.ts's): read back only when it passes the file's check for that key
+ * (state-salvage.ts), written whole. The only way to a key PersistedState does not list.
+ */
+export interface StateSlice<T> {
+  readonly key: string;
+  read(file: StateFile): Promise<T | undefined>;
+  write(file: StateFile, value: T): Promise<void>;
+}
+
+export function stateSlice<T>(key: string): StateSlice<T> {
+  const check = storedFieldCheck(key);
+  if (!check) throw new Error(`windock.json has no check for the slice "${key}": add one to state-salvage.ts`);
+  return {
+    key,
+    read: async (file) => {
+      const value: unknown = Reflect.get(await file.read(), key);
+      return check(value) ? (value as T) : undefined;
+    },
+    write: async (file, value) => {
+      await file.update((s) => void Reflect.set(s, key, value));
+    },
+  };
+}
 
 /** What was done with a damaged windock.json (state-salvage.ts), for the caller's warning. */
 export interface StateRecovery {

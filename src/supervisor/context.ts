@@ -4,14 +4,17 @@
  * globals, so that each stage can be tested with its own.
  */
 import type { Config } from '../config/options.js';
-import type { Logger } from './log.js';
-import type { StateFile } from '../storage/state-file.js';
-import type { StatusStore } from '../supervisor/status.js';
+import type { Logger } from '../core/log.js';
+import type { StateFile } from '../state/state-file.js';
+import type { DownloadProgress, StatusView } from './status.js';
 
 export interface RunContext {
   config: Config;
   log: Logger;
-  status: StatusStore;
+  /** Read-only: the supervisor writes the status (supervisor.ts); stages return data or report through callbacks. */
+  status: StatusView;
+  /** A download's progress, for the status (the supervisor's `downloadProgress`); unset: not reported. */
+  onDownloadProgress?: (progress: DownloadProgress | undefined) => void;
   state: StateFile;
   /** Aborted when a stop is requested: long preparation (downloads) ends early and cleanly. */
   signal: AbortSignal;

@@ -1,0 +1,63 @@
+/**
+ * The guest-profile seam: what a kind of guest adds to the generic pipeline (config → host →
+ * storage → network → QEMU). The run asks the profile, never the other way round: Windows lives
+ * behind this interface (src/windows/windows-profile.ts), and a BOOT image gets the plain profile
+ * below, which adds nothing.
+ */
+import type { Config } from '../config/options.js';
+import type { AppError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { DriveSpec, NicModel } from '../qemu/vm-spec.js';
+import type { PersistedState } from '../state/state-file.js';
+import type { PreparedStorage, ResolveVersionMedia } from '../storage/prepare.js';
+import type { RunContext } from '../supervisor/context.js';
+
+/** Sends one QMP command (the boot-key watcher presses keys through it). */
+export type QmpExecute = (command: string, args: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<unknown>;
+
+/** What the storage stage built, as far as a profile needs it. */
+export type StorageResult = Pick<PreparedStorage, 'drives' | 'firmware' | 'systemDisk'>;
+
+/** Reactions of the guest to the VM's life, wired by the run once. */
+export interface GuestHooks {
+  /** Every line of the guest's serial console. */
+  onSerialLine?(line: string): void;
+  /** QMP answers and the guest runs. */
+  onRunning?(execute: QmpExecute): void;
+}
+
+/** What a profile adds to the VM once storage is ready. */
+export interface GuestSetup {
+  /** The drives QEMU gets: the storage drives, plus what the guest adds (a setup image). */
+  drives: DriveSpec[];
+  /** QEMU arguments the guest needs, before the user's ARGUMENTS. */
+  extraArgs: string[];
+  hooks: GuestHooks;
+}
+
+export interface GuestProfile {
+  readonly name: string;
+  /** Settings mistakes only this kind of guest can see; they run inside resolveConfig (exit 2). */
+  checkSettings(config: Config): AppError[];
+  /**
+   * The settings with the guest's defaults filled in where the user left them unset (firmware,
+   * disk bus), given what windock.json recorded of the disk.
+   */
+  settle(config: Config, recorded: PersistedState, log: Logger): Config;
+  /** The NIC model the network plan gives the guest; undefined: the network's own default. */
+  readonly nic: NicModel | undefined;
+  /** How VERSION becomes media; undefined: only a URL is accepted. */
+  readonly versionMedia: ResolveVersionMedia | undefined;
+  /** Drives, arguments and hooks, once storage is ready (and before the network starts). */
+  prepare(ctx: RunContext, storage: StorageResult): Promise<GuestSetup>;
+}
+
+/** A BOOT image: the user's media and settings as they are. */
+export const plainProfile: GuestProfile = {
+  name: 'plain',
+  checkSettings: () => [],
+  settle: (config) => config,
+  nic: undefined,
+  versionMedia: undefined,
+  prepare: async (_ctx, storage) => ({ drives: storage.drives, extraArgs: [], hooks: {} }),
+};

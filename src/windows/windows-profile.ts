@@ -1,0 +1,79 @@
+/**
+ * Windows as a guest profile (src/guest/profile.ts): the one entry into src/windows/, used when
+ * no BOOT is given. Checks the account settings against the version, chooses firmware and devices
+ * for the version, resolves its media through the catalog and Microsoft's download flow, adds the
+ * setup image, and presses Enter at the install media's "Press any key" prompt. The decisions
+ * stay in the pure modules (catalog, settings, install-state, boot-key); the heavy ones (Microsoft's
+ * download flow, the setup image) load only when the run gets here.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/options.js';
+import { AppError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { GuestProfile, GuestSetup, StorageResult } from '../guest/profile.js';
+import { escapeValue } from '../qemu/args.js';
+import type { PersistedState } from '../state/state-file.js';
+import type { ResolveVersionMedia } from '../storage/prepare.js';
+import { QemuImg } from '../storage/qemu-img.js';
+import type { RunContext } from '../supervisor/context.js';
+import { resolveVersion } from './catalog.js';
+import { windowsSettings } from './settings.js';
+
+/**
+ * VERSION must name a known Windows (or be a URL) when no BOOT is given, and the Windows account
+ * settings must suit that Windows. Pure; runs inside resolveConfig so that a mistake exits 2
+ * before a download of several GB.
+ */
+export function checkWindowsSettings(config: Config): AppError[] {
+  if (config.boot) return [];
+  try {
+    const version = resolveVersion(config.version);
+    if (version.kind === 'catalog' && !config.manual) windowsSettings(config, version.entry);
+    return [];
+  } catch (error) {
+    if (error instanceof AppError) return [error];
+    throw error;
+  }
+}
+
+/** The Windows profile for this configuration (VERSION a catalog key or an ISO's URL). */
+export async function createWindowsProfile(config: Config, log: Logger): Promise<GuestProfile> {
+  const stage = await import('./windows-stage.js');
+  const base = stage.windowsProfile(config, false);
+  const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs)) : undefined;
+  if (defaults) log.info({ version: defaults.entry.key, bootMode: defaults.bootMode, disk: defaults.disk, nic: defaults.nic }, defaults.devicesReason);
+  const media = await import('./version-media.js');
+  return {
+    name: 'windows',
+    checkSettings: checkWindowsSettings,
+    settle: (settings: Config, recorded: PersistedState) =>
+      // The disk bus only for a new disk: an existing one keeps the bus recorded when it was made (storage-plan.ts).
+      defaults ? { ...settings, bootMode: settings.bootMode ?? defaults.bootMode, diskType: settings.diskType ?? (recorded.diskBus ? undefined : defaults.disk) } : settings,
+    nic: defaults?.nic,
+    versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
+    prepare: (ctx, storage) => prepareInstall(ctx, storage, stage),
+  };
+}
+
+async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<GuestSetup> {
+  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR, qemuImg: new QemuImg() });
+  const { createBootKeyHandler, SEABIOS_SERCON } = await import('./boot-key.js');
+  const extraArgs: string[] = [];
+  if (install.plan.pressBootKeys && storage.firmware.mode === 'legacy') {
+    // SeaBIOS prints to the serial console only when told its port via fw_cfg; without it the
+    // watcher never sees "Booting from DVD/CD...".
+    const file = join(ctx.config.runDir, 'sercon-port.bin');
+    await writeFile(file, SEABIOS_SERCON.bytes);
+    extraArgs.push('-fw_cfg', `name=${SEABIOS_SERCON.name},file=${escapeValue(file)}`);
+  }
+  const keys = createBootKeyHandler({ watcher: install.watcher, log: ctx.log.child({ component: 'windows' }), signal: ctx.signal });
+  return {
+    drives: install.drives,
+    extraArgs,
+    hooks: {
+      onSerialLine: (line) => keys.onSerialLine(line),
+      onRunning: (execute) => keys.attach((command, args, signal) => execute(command, args, signal)),
+    },
+  };
+}
