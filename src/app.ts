@@ -109,6 +109,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
+      guest: profile?.guest,
       extraArgs: [...(install?.extraArgs ?? []), ...config.arguments],
     };
     const args = buildQemuArgs(spec);

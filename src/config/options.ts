@@ -46,7 +46,7 @@ const MiB = 2 ** 20;
 export const BOOT_MODES = ['uefi', 'secure', 'legacy'] as const;
 export const NETWORK_MODES = ['tap', 'user', 'none'] as const;
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
-export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme'] as const;
+export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme', 'ide'] as const;
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 
 export const OPTIONS = {

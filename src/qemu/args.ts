@@ -4,18 +4,23 @@
  * so the same spec always gives the same machine. References: QEMU's system/invocation docs,
  * docs/system/device-emulation, and the QMP spec for the monitor socket.
  */
-import type { DriveSpec, FirmwareSpec, NetworkSpec, VmSpec } from './vm-spec.js';
+import type { DriveSpec, FirmwareSpec, GuestMachine, NetworkSpec, VmSpec } from './vm-spec.js';
 
 const MiB = 2 ** 20;
 
-/** Where a drive hangs: one virtio-scsi controller, virtio-blk, the q35 AHCI ports, NVMe, USB. */
-type Controllers = { scsi: boolean; usb: boolean };
+/** Where a drive hangs: one virtio-scsi controller, virtio-blk, the q35 AHCI ports or PIIX IDE, NVMe, USB. */
+type Controllers = { scsi: boolean; usb: GuestMachine['usb'] };
+
+const MODERN: GuestMachine = { machine: 'q35', usb: 'xhci', cpuFlags: [], globals: [] };
 
 export function buildQemuArgs(spec: VmSpec): string[] {
+  const guest = spec.guest ?? MODERN;
   const controllers: Controllers = {
     scsi: spec.drives.some((d) => d.bus === 'scsi' && d.media !== 'cdrom' && d.media !== 'removable'),
-    usb: true, // the tablet is always there: absolute pointer, so the browser cursor matches
+    // The tablet is there whenever USB is: absolute pointer, so the browser cursor matches.
+    usb: guest.usb,
   };
+  const placement = drivePlacement(spec.drives, guest.machine);
   return [
     '-name', `${spec.name},debug-threads=on`,
     '-nodefaults',
@@ -23,22 +28,23 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     // QEMU's seccomp sandbox: a compromised QEMU may not exec, raise privileges or use obsolete
     // syscalls (docs: -sandbox). Helpers (tap scripts) are never needed: windock prepares them.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
-    ...machineArgs(spec),
+    ...machineArgs(spec, guest),
     '-m', `${Math.floor(spec.ramBytes / MiB)}M`,
     '-smp', `${spec.cpuCores},sockets=1,cores=${spec.cpuCores},threads=1`,
-    // Windows sleeps into S3/S4 states a VM cannot resume from well; the ICH9 LPC hides them.
-    '-global', 'ICH9-LPC.disable_s3=1',
-    '-global', 'ICH9-LPC.disable_s4=1',
+    // Windows sleeps into S3/S4 states a VM cannot resume from well; the ICH9 LPC (q35) or the
+    // PIIX4 power management (i440FX) hides them.
+    ...sleepStates(guest.machine),
+    ...guest.globals.flatMap((g) => ['-global', g]),
     ...firmwareArgs(spec.firmware),
     '-object', 'iothread,id=io0',
     ...controllerArgs(controllers),
-    ...spec.drives.flatMap((drive, index) => driveArgs(drive, index)),
+    ...spec.drives.flatMap((drive, index) => driveArgs(drive, placement[index] ?? [])),
     ...networkArgs(spec.network),
     ...tpmArgs(spec.tpmSocket),
     // A hardware RNG lets the guest seed its entropy pool at once instead of waiting on jitter.
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',
-    '-device', 'usb-tablet,bus=xhci.0',
+    ...(guest.usb === 'none' ? [] : ['-device', 'usb-tablet,bus=xhci.0']),
     '-vga', 'std',
     // VNC only on a unix socket in the private RUN_DIR; the viewer bridges it to WebSockets.
     // force-shared: a second viewer never disconnects the first.
@@ -53,8 +59,28 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   ];
 }
 
-function machineArgs(spec: VmSpec): string[] {
-  const machine = ['q35', 'vmport=off'];
+function sleepStates(machine: GuestMachine['machine']): string[] {
+  const device = machine === 'pc' ? 'PIIX4_PM' : 'ICH9-LPC';
+  return ['-global', `${device}.disable_s3=1`, '-global', `${device}.disable_s4=1`];
+}
+
+/**
+ * Each drive's slot on its controller. q35's AHCI has six ports (ide.0 … ide.5), one device each;
+ * the i440FX PIIX IDE has two buses of two units, and the disk and the CD-ROM each get a bus
+ * master first (ide.0 unit 0, ide.1 unit 0, then the slaves), the layout old Setup expects.
+ */
+function drivePlacement(drives: readonly DriveSpec[], machine: GuestMachine['machine']): string[][] {
+  let next = 0;
+  return drives.map((d, index) => {
+    if (machine !== 'pc') return [`bus=ide.${index % 6}`];
+    const onIde = d.media === 'cdrom' || d.bus === 'ide' || d.bus === 'sata';
+    const slot = onIde ? next++ : 0;
+    return [`bus=ide.${slot % 2}`, `unit=${Math.floor(slot / 2)}`];
+  });
+}
+
+function machineArgs(spec: VmSpec, guest: GuestMachine): string[] {
+  const machine = [guest.machine, 'vmport=off'];
   if (spec.firmware.mode !== 'legacy') machine.push('pflash0=fw-code', 'pflash1=fw-vars');
   // Secure boot firmware keeps its variable store in SMM so the OS cannot tamper with it.
   if (spec.firmware.mode === 'secure') machine.push('smm=on');
@@ -62,9 +88,11 @@ function machineArgs(spec: VmSpec): string[] {
   if (spec.accel === 'kvm') {
     // Hyper-V enlightenments make Windows guests markedly faster and steadier under KVM
     // (docs/system/i386/hyperv.rst); other guests ignore them.
-    args.push('-accel', 'kvm', '-cpu', 'host,migratable=off,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_time,hv_synic,hv_stimer,hv_frequencies,hv_tlbflush,hv_ipi');
+    // Windows before Vista does not know the enlightenments; dockur runs them without (hv=N).
+    const hv = guest.machine === 'pc' ? [] : ['hv_relaxed', 'hv_vapic', 'hv_spinlocks=0x1fff', 'hv_vpindex', 'hv_runtime', 'hv_time', 'hv_synic', 'hv_stimer', 'hv_frequencies', 'hv_tlbflush', 'hv_ipi'];
+    args.push('-accel', 'kvm', '-cpu', ['host', 'migratable=off', ...hv, ...guest.cpuFlags].join(','));
   } else {
-    args.push('-accel', 'tcg', '-cpu', 'max');
+    args.push('-accel', 'tcg', '-cpu', ['max', ...guest.cpuFlags].join(','));
   }
   return args;
 }
@@ -79,10 +107,9 @@ function firmwareArgs(firmware: FirmwareSpec): string[] {
 }
 
 function controllerArgs(controllers: Controllers): string[] {
-  return [
-    ...(controllers.scsi ? ['-device', 'virtio-scsi-pci,id=scsi0,iothread=io0'] : []),
-    ...(controllers.usb ? ['-device', 'qemu-xhci,id=xhci'] : []),
-  ];
+  // The USB controller keeps the id "xhci" whatever its model, so devices name one bus.
+  const usb = { xhci: ['-device', 'qemu-xhci,id=xhci'], uhci: ['-device', 'piix3-usb-uhci,id=xhci'], none: [] }[controllers.usb];
+  return [...(controllers.scsi ? ['-device', 'virtio-scsi-pci,id=scsi0,iothread=io0'] : []), ...usb];
 }
 
 /**
@@ -91,7 +118,7 @@ function controllerArgs(controllers: Controllers): string[] {
  * inside Docker's default seccomp profile (which refuses io_uring); guest flushes still reach
  * the disk, so a power cut loses nothing the guest was told was written.
  */
-function driveArgs(drive: DriveSpec, index: number): string[] {
+function driveArgs(drive: DriveSpec, ide: string[]): string[] {
   const readOnly = drive.readOnly || drive.media === 'cdrom';
   const file = [`node-name=${drive.id}-file`, 'driver=file', `filename=${escapeValue(drive.path)}`, 'aio=threads', 'cache.direct=off'];
   const format = [`node-name=${drive.id}`, `driver=${drive.format}`, `file=${drive.id}-file`];
@@ -104,21 +131,22 @@ function driveArgs(drive: DriveSpec, index: number): string[] {
     format.push('discard=unmap', 'detect-zeroes=unmap');
   }
   const boot = drive.bootIndex === undefined ? [] : [`bootindex=${drive.bootIndex}`];
-  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, index, boot).join(',')];
+  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, ide, boot).join(',')];
 }
 
-function deviceFor(drive: DriveSpec, index: number, boot: string[]): string[] {
+function deviceFor(drive: DriveSpec, ide: string[], boot: string[]): string[] {
   if (drive.media === 'removable') return ['usb-storage', `drive=${drive.id}`, 'bus=xhci.0', 'removable=on', ...boot];
   // Optical media go on the q35 AHCI controller: every installer (Windows PE included) reads SATA
   // without extra drivers.
-  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, `bus=ide.${index % 6}`, ...boot];
+  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, ...ide, ...boot];
   switch (drive.bus) {
     case 'scsi':
       return ['scsi-hd', `drive=${drive.id}`, 'bus=scsi0.0', `serial=${drive.id}`, 'rotation_rate=1', ...boot];
     case 'blk':
       return ['virtio-blk-pci', `drive=${drive.id}`, 'iothread=io0', `serial=${drive.id}`, ...boot];
     case 'sata':
-      return ['ide-hd', `drive=${drive.id}`, `bus=ide.${index % 6}`, 'rotation_rate=1', ...boot];
+    case 'ide':
+      return ['ide-hd', `drive=${drive.id}`, ...ide, 'rotation_rate=1', ...boot];
     case 'nvme':
       return ['nvme', `drive=${drive.id}`, `serial=${drive.id}`, ...boot];
   }

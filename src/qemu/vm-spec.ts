@@ -3,7 +3,8 @@
  * storage plan the drives and firmware, the network plan the NIC, the Windows layer the TPM and
  * setup media. `buildQemuArgs(spec)` turns it into argv; nothing here touches the system.
  */
-export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme';
+/** `ide`: the PIIX IDE of the i440FX machine (Windows before Vista has no AHCI driver). */
+export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme' | 'ide';
 export type ImageFormat = 'qcow2' | 'raw' | 'vmdk' | 'vpc' | 'vhdx';
 
 export interface DriveSpec {
@@ -29,7 +30,8 @@ export type FirmwareSpec =
       vars: string;
     };
 
-export type NicModel = 'virtio-net-pci' | 'e1000e';
+/** e1000 (Vista, 7), rtl8139 (2000, XP, 2003) and pcnet (9x): NICs old Windows has inbox drivers for. */
+export type NicModel = 'virtio-net-pci' | 'e1000e' | 'e1000' | 'rtl8139' | 'pcnet';
 
 export type NetworkSpec =
   | { mode: 'none' }
@@ -56,6 +58,19 @@ export interface VmSpec {
   vncSocket: string;
   /** Path of the swtpm control socket, when the VM has a TPM. */
   tpmSocket: string | undefined;
+  /** What an old guest needs of the machine (catalog rows before Windows 8); undefined: q35 with xHCI. */
+  guest?: GuestMachine | undefined;
   /** Extra argv from ARGUMENTS, appended last so that users can override. */
   extraArgs: string[];
+}
+
+export interface GuestMachine {
+  /** q35, or i440FX ("pc") whose PIIX IDE pre-Vista Windows can drive. */
+  machine: 'q35' | 'pc';
+  /** xhci, uhci (USB 1.1, every Windows since 98), none. */
+  usb: 'xhci' | 'uhci' | 'none';
+  /** CPU features taken away, e.g. "nx=off". */
+  cpuFlags: readonly string[];
+  /** Extra `-global` settings. */
+  globals: readonly string[];
 }

@@ -22,7 +22,7 @@ export interface PersistedState {
   /** Firmware mode the system disk was set up with; kept for its life (BIOS and UEFI installs don't boot under each other). */
   bootMode?: 'uefi' | 'secure' | 'legacy';
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
-  diskBus?: 'scsi' | 'blk' | 'sata' | 'nvme';
+  diskBus?: 'scsi' | 'blk' | 'sata' | 'nvme' | 'ide';
   webToken?: string;
   /** Room for later facts without a schema bump. */
   [key: string]: unknown;

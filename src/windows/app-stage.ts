@@ -22,7 +22,7 @@ export type { WindowsProfile };
 export async function loadWindowsProfile(config: Config): Promise<WindowsProfile | undefined> {
   const base = windowsProfile(config, false);
   if (!base) return undefined;
-  return windowsProfile(config, await driversAvailable(DEFAULT_DRIVER_DIR, base.entry.virtioOs));
+  return windowsProfile(config, await driversAvailable(DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch));
 }
 
 export function versionMedia(log: Logger): ResolveVersionMedia {

@@ -17,11 +17,11 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { RunContext } from '../core/context.js';
-import type { DiskBus, DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
+import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
 import { readPartitionScheme } from '../storage/media.js';
 import type { QemuImg } from '../storage/qemu-img.js';
 import { BootKeyWatcher } from './boot-key.js';
-import { resolveVersion, type CatalogEntry } from './catalog.js';
+import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { planWindowsMedia, type MediaPlan } from './install-state.js';
 import { windowsSettings } from './settings.js';
 import { buildSetupImage, findDrivers, SETUP_MARKER, windowsDevices, type SetupImage } from './setup-image.js';
@@ -34,10 +34,12 @@ export const SETUP_IMAGE_FILE = 'windock-setup.img';
 
 export interface WindowsProfile {
   entry: CatalogEntry;
-  /** The firmware a new disk gets when BOOT_MODE is unset (Windows 11, Server 2025: secure). */
-  bootMode: 'secure' | 'uefi';
+  /** The firmware a new disk gets when BOOT_MODE is unset (Windows 11, Server 2025: secure; before 8: legacy). */
+  bootMode: 'secure' | 'uefi' | 'legacy';
   disk: DiskBus;
   nic: NicModel;
+  /** Machine, USB controller, CPU flags and globals the version needs (catalog data). */
+  guest: GuestMachine;
   /** Why these devices, for the log ("no virtio drivers bundled …"). */
   devicesReason: string;
 }
@@ -51,12 +53,14 @@ export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, drivers
   const resolved = resolveVersion(config.version);
   if (resolved.kind !== 'catalog') return undefined;
   const devices = windowsDevices(resolved.entry, driversAvailable);
-  return { entry: resolved.entry, bootMode: resolved.entry.bootMode, disk: devices.disk, nic: devices.nic, devicesReason: devices.reason };
+  const { entry } = resolved;
+  const guest: GuestMachine = { machine: entry.machine, usb: entry.usb, cpuFlags: entry.cpuFlags, globals: entry.globals };
+  return { entry, bootMode: entry.bootMode, disk: devices.disk, nic: devices.nic, guest, devicesReason: devices.reason };
 }
 
 /** Whether the drivers directory holds any driver for this Windows (`<driver>/<os>/amd64`). */
-export async function driversAvailable(driverDir: string | undefined, virtioOs: string | undefined): Promise<boolean> {
-  return (await findDrivers(driverDir, virtioOs)).length > 0;
+export async function driversAvailable(driverDir: string | undefined, virtioOs: string | undefined, arch: 'amd64' | 'x86' = 'amd64'): Promise<boolean> {
+  return (await findDrivers(driverDir, virtioOs, arch)).length > 0;
 }
 
 export interface WindowsInstallDeps {
@@ -102,7 +106,10 @@ export async function prepareWindowsInstall(
   const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
   const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
   const state = await ctx.state.read();
-  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual: ctx.config.manual });
+  // Windows before Vista has no Autounattend.xml: its media boots for a manual install.
+  const manual = ctx.config.manual || !installsHandsOff(profile.entry);
+  if (manual && !ctx.config.manual) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
+  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
   log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
 
   let setup: SetupImage | undefined;
@@ -128,6 +135,7 @@ export async function prepareWindowsInstall(
       oemDir: oem ? deps.oemDir : undefined,
       driverDir: deps.driverDir,
       virtioOs: profile.entry.virtioOs,
+      arch: profile.entry.arch,
       signal: ctx.signal,
     });
     log.info(
