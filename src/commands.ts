@@ -1,6 +1,6 @@
 /**
- * The three commands: `run` (supervise the VM), `health` (probe /health for a Docker
- * HEALTHCHECK) and `config` (print the resolved settings). Receives everything from main.
+ * The commands: `run` (supervise the VM), `health` (probe /health for a Docker HEALTHCHECK),
+ * `config` (print the resolved settings) and `unattend` (print the answer file the settings give). Receives everything from main.
  */
 import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
@@ -43,13 +43,14 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     // Before any logger exists and before anything is touched: one plain line naming the problem.
-    io.printError(`windock: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
-    return error.exitCode;
+    return printAppError(error, io);
   }
   switch (line.command) {
     case 'config':
       io.print(JSON.stringify(redactConfig(config), null, 2));
       return EXIT_CODES.ok;
+    case 'unattend':
+      return printAnswerFile(config, line.showSecrets === true, io);
     case 'health':
       return checkHealth(line.healthUrl ?? `http://127.0.0.1:${config.webPort}/health`, io);
     case 'run': {
@@ -61,6 +62,28 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
       const { runApp } = await import('./app.js');
       return runApp({ config, log, stop: io.stop });
     }
+  }
+}
+
+/** Before any logger exists: one plain line naming the problem, and its exit code. */
+function printAppError(error: AppError, io: CommandIo): number {
+  io.printError(`windock: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
+  return error.exitCode;
+}
+
+/** `windock unattend`: the answer file a new disk would get; a config error (exit 2) when there is none. */
+async function printAnswerFile(config: Config, showSecrets: boolean, io: CommandIo): Promise<number> {
+  try {
+    const { previewAnswerFile } = await import('./windows/answer-input.js');
+    const { DEFAULT_DRIVER_DIR, driversAvailable } = await import('./windows/windows-stage.js');
+    const { resolveVersion } = await import('./windows/catalog.js');
+    const resolved = config.boot ? undefined : resolveVersion(config.version);
+    const drivers = resolved?.kind === 'catalog' && (await driversAvailable(DEFAULT_DRIVER_DIR, resolved.entry.virtioOs, resolved.entry.arch));
+    io.print(await previewAnswerFile(config, { showSecrets, driversAvailable: drivers === true }));
+    return EXIT_CODES.ok;
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    return printAppError(error, io);
   }
 }
 

@@ -6,10 +6,10 @@
 import yargs from 'yargs';
 import { OPTIONS, type Option } from './options.js';
 
-export type Command = 'run' | 'health' | 'config';
+export type Command = 'run' | 'health' | 'config' | 'unattend';
 
 export type CommandLine =
-  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined }
+  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined; showSecrets?: boolean }
   /** --help, --version, or a usage error: print `output` and exit with `exitCode`. */
   | { kind: 'exit'; exitCode: number; output: string };
 
@@ -28,6 +28,11 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     })
     .command('config', 'print the resolved configuration as JSON (secrets redacted); exit 2 when invalid', () => {}, () => {
       command = 'config';
+    })
+    .command('unattend', 'print the Autounattend.xml the settings give (passwords redacted); exit 2 when VERSION has none', (y) =>
+      y.option('show-secrets', { type: 'boolean', default: false, describe: 'print passwords and KEY as the answer file holds them' }),
+    () => {
+      command = 'unattend';
     })
     .version(version)
     .help()
@@ -66,5 +71,5 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     else if (Array.isArray(value) && value.length > 0) flags[row.flag] = String(value[value.length - 1]);
   }
   const url = args['url'];
-  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined };
+  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined, showSecrets: args['show-secrets'] === true };
 }

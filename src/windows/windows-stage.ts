@@ -23,8 +23,8 @@ import type { QemuImg } from '../storage/qemu-img.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { planWindowsMedia, type MediaPlan } from './install-state.js';
-import { windowsSettings } from './settings.js';
-import { buildSetupImage, findDrivers, SETUP_MARKER, windowsDevices, type SetupImage } from './setup-image.js';
+import { answerFileInput } from './answer-input.js';
+import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
 /** Where the Docker image puts the virtio-win drivers when built with them. */
 export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
@@ -78,12 +78,7 @@ export interface WindowsInstall {
   setup: SetupImage | undefined;
 }
 
-/** Windows numbers disks in discovery order; windock lists the system disk first of its hard disks. */
-export function systemDiskNumber(drives: readonly DriveSpec[]): number {
-  const disks = drives.filter((d) => d.media === 'disk');
-  const index = disks.findIndex((d) => d.id === 'system');
-  return index < 0 ? 0 : index;
-}
+export { systemDiskNumber } from './answer-input.js';
 
 export async function prepareWindowsInstall(
   ctx: RunContext,
@@ -114,21 +109,21 @@ export async function prepareWindowsInstall(
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
-    const { settings, warnings } = windowsSettings(ctx.config, profile.entry);
-    for (const warning of warnings) log.warn(warning);
     const oem = await hasEntries(deps.oemDir);
+    const { input, warnings } = answerFileInput(ctx.config, {
+      entry: profile.entry,
+      firmware: storage.firmware.mode,
+      drives: storage.drives,
+      systemBus: system?.bus ?? profile.disk,
+      tpm: storage.firmware.mode === 'secure',
+      oem,
+    });
+    const settings = input.settings;
+    for (const warning of warnings) log.warn(warning);
     // Loaded only when a setup image is built: the XML builder is the heaviest import of this stage.
     const { buildAnswerFile } = await import('./unattend.js');
-    const answerFile = buildAnswerFile({
-      settings,
-      family: profile.entry.family,
-      firmware: storage.firmware.mode,
-      diskNumber: systemDiskNumber(storage.drives),
-      tpm: storage.firmware.mode === 'secure',
-      ramBytes: ctx.config.ramSize,
-      oem,
-      markerFile: SETUP_MARKER,
-    });
+    const answerFile = buildAnswerFile(input);
+    log.info({ disk: input.diskNumber, bus: system?.bus }, 'Setup installs to this disk number');
     setup = await buildSetupImage({
       path: join(ctx.config.runDir, SETUP_IMAGE_FILE),
       answerFile,
