@@ -6,7 +6,7 @@
 import type { Config } from '../config/options.js';
 import { invalidSetting } from '../core/errors.js';
 import { genericKeyFor, selectImage, type CatalogEntry, type ImageSelector } from './catalog.js';
-import { parseLocaleTag, resolveLanguage } from './languages.js';
+import { parseLocaleTag, regionalLocale, resolveLanguage } from './languages.js';
 
 export interface WindowsSettings {
   username: string;
@@ -63,7 +63,7 @@ export function windowsSettings(
   if (config.password.length > 127) throw invalidSetting('PASSWORD', '[redacted]', 'at most 127 characters (the Windows limit)');
 
   const language = resolveLanguage(config.language);
-  const locale = config.region ? parseLocaleTag(config.region, 'REGION', false) : language.culture;
+  const locale = config.region ? parseLocaleTag(config.region, 'REGION', false) : (regionalLocale(config.language) ?? language.culture);
   const inputLocale = config.keyboard ? parseLocaleTag(config.keyboard, 'KEYBOARD', true) : locale;
 
   let computerName: string | undefined;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/core/errors.js';
 import { CATALOG, catalogKeys, genericKeyFor, installsHandsOff, resolveVersion, selectImage, type CatalogEntry } from '../../../src/windows/catalog.js';
+import { windowsSettings } from '../../../src/windows/settings.js';
 import { windowsProfile } from '../../../src/windows/windows-stage.js';
 import { LANGUAGES, parseLocaleTag, resolveLanguage } from '../../../src/windows/languages.js';
 import { checkRefusal, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
@@ -196,6 +197,36 @@ describe('languages', () => {
     expect(resolveLanguage('en_US:en').culture).toBe('en-US');
     expect(resolveLanguage('de_DE.UTF-8').culture).toBe('de-DE');
     expect(() => resolveLanguage('Klingon')).toThrow(/LANGUAGE must be/);
+  });
+
+  it('takes any regional variant of a supported language, as dockur does (pt → pt-BR, other pt-* → pt-PT)', () => {
+    const seen = ['en-AU', 'en_ca', 'de-AT', 'de-CH', 'fr-BE', 'es-AR', 'pt', 'Portuguese', 'pt-AO', 'pt-PT', 'pt-BR', 'en-GB', 'zh-SG', 'sr-Latn-ME']
+      .map((raw) => [raw, resolveLanguage(raw).culture]);
+    expect(Object.fromEntries(seen)).toEqual({
+      'en-AU': 'en-US', en_ca: 'en-US', 'de-AT': 'de-DE', 'de-CH': 'de-DE', 'fr-BE': 'fr-FR', 'es-AR': 'es-ES', pt: 'pt-BR', Portuguese: 'pt-BR',
+      'pt-AO': 'pt-PT', 'pt-PT': 'pt-PT', 'pt-BR': 'pt-BR', 'en-GB': 'en-GB', 'zh-SG': 'zh-CN', 'sr-Latn-ME': 'sr-Latn-RS',
+    });
+    expect(() => resolveLanguage('xx-YY')).toThrow(/LANGUAGE must be/);
+  });
+
+  it('keeps the regional format a regional LANGUAGE names, unless REGION says otherwise', () => {
+    const e = CATALOG.find((x) => x.key === '11')!;
+    const base = { username: 'Docker', password: 'admin', edition: undefined, key: undefined, computerName: undefined, keyboard: undefined };
+    const of = (language: string, region?: string) => {
+      const s = windowsSettings({ ...base, language, region }, e).settings;
+      return [s.uiLanguage, s.locale];
+    };
+    expect(of('en-AU')).toEqual(['en-US', 'en-AU']);
+    expect(of('de-AT', 'de-CH')).toEqual(['de-DE', 'de-CH']);
+    expect(of('French')).toEqual(['fr-FR', 'fr-FR']);
+  });
+
+  it('EDITION=Core names the Standard Core image that exists on server media', () => {
+    const e = (k: string) => CATALOG.find((x) => x.key === k)!;
+    expect(selectImage(e('2022'), 'Core')).toEqual({ by: 'name', value: 'Windows Server 2022 SERVERSTANDARDCORE' });
+    expect(selectImage(e('2019'), 'core')).toEqual({ by: 'name', value: 'Windows Server 2019 SERVERSTANDARDCORE' });
+    expect(selectImage(e('2022'), 'Datacenter Core')).toEqual({ by: 'name', value: 'Windows Server 2022 SERVERDATACENTERCORE' });
+    expect(selectImage(e('2012'), 'Core')).toEqual({ by: 'name', value: 'Windows Server 2012 R2 SERVERSTANDARDCORE' });
   });
 
   it('has unique aliases', () => {
