@@ -223,11 +223,11 @@ export const OPTIONS = {
     doc: 'workgroup to join when no DOMAIN is set',
   }),
   width: option<number>({
-    env: 'WIDTH', flag: 'width', default: 1280, defaultText: '1280', parse: intParser(640, 7680, 'a screen width in pixels'), group: 'Windows',
+    env: 'WIDTH', flag: 'width', default: 1280, defaultText: '1280', parse: intParser(640, 7680, 'a width in pixels from 640 to 7680'), group: 'Windows',
     doc: 'horizontal screen resolution Windows is set to',
   }),
   height: option<number>({
-    env: 'HEIGHT', flag: 'height', default: 720, defaultText: '720', parse: intParser(480, 4320, 'a screen height in pixels'), group: 'Windows',
+    env: 'HEIGHT', flag: 'height', default: 720, defaultText: '720', parse: intParser(480, 4320, 'a height in pixels from 480 to 4320'), group: 'Windows',
     doc: 'vertical screen resolution Windows is set to',
   }),
   command: option<string>({
