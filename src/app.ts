@@ -109,7 +109,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
-      guest: profile?.guest,
+      guest: profile ? { ...profile.guest, amdHost: host.cpuVirtualization === 'svm' } : undefined,
       extraArgs: [...(install?.extraArgs ?? []), ...config.arguments],
     };
     const args = buildQemuArgs(spec);

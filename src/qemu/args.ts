@@ -34,6 +34,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     // Windows sleeps into S3/S4 states a VM cannot resume from well; the ICH9 LPC (q35) or the
     // PIIX4 power management (i440FX) hides them.
     ...sleepStates(guest.machine),
+    // Windows reads the hardware clock as local time (qemus/qemu src/boot.sh).
+    ...(guest.windows ? ['-rtc', 'base=localtime'] : []),
     ...guest.globals.flatMap((g) => ['-global', g]),
     ...firmwareArgs(spec.firmware),
     '-object', 'iothread,id=io0',
@@ -81,6 +83,9 @@ function drivePlacement(drives: readonly DriveSpec[], machine: GuestMachine['mac
 
 function machineArgs(spec: VmSpec, guest: GuestMachine): string[] {
   const machine = [guest.machine, 'vmport=off'];
+  // Windows keeps time better on the ACPI PM timer and the TSC than on an emulated HPET, whose
+  // interrupts cost more than they give (qemus/qemu src/config.sh HPET=off).
+  if (guest.windows) machine.push('hpet=off');
   if (spec.firmware.mode !== 'legacy') machine.push('pflash0=fw-code', 'pflash1=fw-vars');
   // Secure boot firmware keeps its variable store in SMM so the OS cannot tamper with it.
   if (spec.firmware.mode === 'secure') machine.push('smm=on');
@@ -90,7 +95,12 @@ function machineArgs(spec: VmSpec, guest: GuestMachine): string[] {
     // (docs/system/i386/hyperv.rst); other guests ignore them.
     // Windows before Vista does not know the enlightenments; dockur runs them without (hv=N).
     const hv = guest.machine === 'pc' ? [] : ['hv_relaxed', 'hv_vapic', 'hv_spinlocks=0x1fff', 'hv_vpindex', 'hv_runtime', 'hv_time', 'hv_synic', 'hv_stimer', 'hv_frequencies', 'hv_tlbflush', 'hv_ipi'];
-    args.push('-accel', 'kvm', '-cpu', ['host', 'migratable=off', ...hv, ...guest.cpuFlags].join(','));
+    // For Windows (qemus/qemu src/proc.sh): nested VT-x hidden (a Windows update crashes with it),
+    // arch_capabilities hidden on AMD hosts (Windows stops on the MSR KVM reports there), and PIT
+    // ticks missed while the vCPU was descheduled dropped rather than replayed in a burst.
+    const windows = guest.windows ? ['-vmx', ...(guest.amdHost ? ['arch_capabilities=off'] : [])] : [];
+    args.push('-accel', 'kvm', '-cpu', ['host', 'migratable=off', ...hv, ...windows, ...guest.cpuFlags].join(','));
+    if (guest.windows) args.push('-global', 'kvm-pit.lost_tick_policy=discard');
   } else {
     args.push('-accel', 'tcg', '-cpu', ['max', ...guest.cpuFlags].join(','));
   }

@@ -73,4 +73,8 @@ export interface GuestMachine {
   cpuFlags: readonly string[];
   /** Extra `-global` settings. */
   globals: readonly string[];
+  /** A Windows guest: the flags qemus/qemu learned it needs (local-time RTC, no HPET, VMX hidden ...). */
+  windows?: boolean;
+  /** The host CPU is AMD (AMD-V): Windows needs arch_capabilities hidden there. */
+  amdHost?: boolean;
 }

@@ -54,7 +54,7 @@ export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, drivers
   if (resolved.kind !== 'catalog') return undefined;
   const devices = windowsDevices(resolved.entry, driversAvailable);
   const { entry } = resolved;
-  const guest: GuestMachine = { machine: entry.machine, usb: entry.usb, cpuFlags: entry.cpuFlags, globals: entry.globals };
+  const guest: GuestMachine = { machine: entry.machine, usb: entry.usb, cpuFlags: entry.cpuFlags, globals: entry.globals, windows: true };
   return { entry, bootMode: entry.bootMode, disk: devices.disk, nic: devices.nic, guest, devicesReason: devices.reason };
 }
 

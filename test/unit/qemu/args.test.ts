@@ -66,6 +66,10 @@ const scenarios: Record<string, VmSpec> = {
     network: { mode: 'user', mac: '02:11:22:33:44:55', model: 'rtl8139', forwards: [] },
     guest: { machine: 'pc', usb: 'uhci', cpuFlags: ['nx=off', 'lm=off'], globals: [] },
   },
+  'Windows 11 under KVM on an AMD host: local-time RTC, no HPET, VMX and arch_capabilities hidden, PIT ticks discarded': {
+    ...base,
+    guest: { machine: 'q35', usb: 'xhci', cpuFlags: [], globals: [], windows: true, amdHost: true },
+  },
   'Windows 98: no USB at all, pcnet': {
     ...base,
     accel: 'tcg',
