@@ -98,6 +98,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     ctx.signal.throwIfAborted();
 
     const keys = install?.keys(log, ctx.signal);
+    const nic = windows && profile ? await windows.recordedNic(ctx.state, profile, log) : undefined;
     const spec: VmSpec = {
       name: 'windock',
       accel: config.kvm ? 'kvm' : 'tcg',
@@ -105,7 +106,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       cpuCores: config.cpuCores,
       firmware: storage.firmware,
       drives: install?.drives ?? storage.drives,
-      network: profile && network.spec.mode !== 'none' ? { ...network.spec, model: profile.nic } : network.spec,
+      network: nic && network.spec.mode !== 'none' ? { ...network.spec, model: nic } : network.spec,
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,

@@ -31,7 +31,8 @@ export type FirmwareSpec =
     };
 
 /** e1000 (Vista, 7), rtl8139 (2000, XP, 2003) and pcnet (9x): NICs old Windows has inbox drivers for. */
-export type NicModel = 'virtio-net-pci' | 'e1000e' | 'e1000' | 'rtl8139' | 'pcnet';
+export const NIC_MODELS = ['virtio-net-pci', 'e1000e', 'e1000', 'rtl8139', 'pcnet'] as const;
+export type NicModel = (typeof NIC_MODELS)[number];
 
 export type NetworkSpec =
   | { mode: 'none' }

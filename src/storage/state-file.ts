@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
+import type { NicModel } from '../qemu/vm-spec.js';
 import { writeFileAtomic } from './durable-file.js';
 import { judgeStateText } from './state-salvage.js';
 
@@ -23,6 +24,8 @@ export interface PersistedState {
   bootMode?: 'uefi' | 'secure' | 'legacy';
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
   diskBus?: 'scsi' | 'blk' | 'sata' | 'nvme' | 'ide';
+  /** The NIC model the guest was installed with: Windows keeps its network settings per adapter, and has drivers for this one. */
+  nicModel?: NicModel;
   webToken?: string;
   /** Room for later facts without a schema bump. */
   [key: string]: unknown;

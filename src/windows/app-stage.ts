@@ -10,9 +10,10 @@ import type { Config } from '../config/options.js';
 import type { RunContext } from '../core/context.js';
 import type { Logger } from '../core/log.js';
 import { escapeValue } from '../qemu/args.js';
-import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
+import type { DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import type { QemuImg } from '../storage/qemu-img.js';
+import type { StateFile } from '../storage/state-file.js';
 import { createBootKeyHandler, SEABIOS_SERCON } from './boot-key.js';
 import { defaultVersionMediaDeps, windowsVersionMedia } from './version-media.js';
 import { DEFAULT_DRIVER_DIR, DEFAULT_OEM_DIR, driversAvailable, prepareWindowsInstall, windowsProfile, type WindowsProfile } from './windows-stage.js';
@@ -23,6 +24,23 @@ export async function loadWindowsProfile(config: Config): Promise<WindowsProfile
   const base = windowsProfile(config, false);
   if (!base) return undefined;
   return windowsProfile(config, await driversAvailable(DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch));
+}
+
+/**
+ * The NIC the guest gets: the one recorded at install (windock.json `nicModel`), so that a later
+ * image with or without virtio drivers never swaps the adapter under an installed Windows; the
+ * profile's choice, recorded, on the first run.
+ */
+export async function recordedNic(state: StateFile, profile: WindowsProfile, log: Logger): Promise<NicModel> {
+  const recorded = (await state.read()).nicModel;
+  if (recorded !== undefined) {
+    if (recorded !== profile.nic) log.info({ recorded, profile: profile.nic }, 'keeping the NIC model this Windows was installed with');
+    return recorded;
+  }
+  await state.update((s) => {
+    s.nicModel = profile.nic;
+  });
+  return profile.nic;
 }
 
 export function versionMedia(log: Logger): ResolveVersionMedia {
