@@ -294,8 +294,7 @@ export async function resolveWindowsMedia(
         case 'evalcenter':
           return await deps.evalcenter.getLink(route.page, route.linkIndex, language, signal);
         case 'mirror': {
-          // Only the first mirror: every mirror route names one file, and the next route is the
-          // next fallback. The digest is always pinned (the route type requires it).
+          // The first mirror only (the next route is the next fallback); the digest is always pinned.
           const base = deps.mirrors?.[0];
           if (base === undefined || route.culture !== language.culture) continue;
           const url = `${base.replace(/\/+$/, '')}/${route.file}`;
