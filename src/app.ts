@@ -161,7 +161,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     run.guest = guest.hooks;
     const tpm = storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined;
     if (tpm) resources.push(tpm);
-    const network = (run.network = await adapters.startNetwork(stageCtx, host, profile.nic));
+    const network = (run.network = await adapters.startNetwork(stageCtx, host, guest.nic));
     resources.push(network);
     supervisor.guestAddress(network.guestAddress);
     ctx.signal.throwIfAborted();
@@ -178,6 +178,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,
+      guest: guest.machine ? { ...guest.machine, amdHost: host.cpuVirtualization === 'svm' } : undefined,
       extraArgs: [...lab.qemuArgs, ...guest.extraArgs, ...config.arguments],
       devices: deviceSettings(config),
     };

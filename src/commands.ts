@@ -1,7 +1,8 @@
 /**
  * The commands: `run` (supervise the VM), `health` (probe /health for a Docker HEALTHCHECK),
- * `config` (print the resolved settings), and the lab commands `snapshot`, `reset` and `export`
- * (src/lab/lab-commands.ts). Receives everything from main.
+ * `config` (print the resolved settings), `unattend` (print the answer file the settings give), and
+ * the lab commands `snapshot`, `reset` and `export` (src/lab/lab-commands.ts). Receives everything
+ * from main.
  */
 import { createRequire } from 'node:module';
 import type { CommandLine } from './config/command-line.js';
@@ -49,14 +50,17 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     // Before any logger exists and before anything is touched: one plain line naming the problem.
-    io.printError(`windock: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
-    return error.exitCode;
+    return printAppError(error, io);
   }
   switch (line.command) {
     case 'config':
       for (const warning of warnings) io.printError(`windock: warning: ${warning}`);
       io.print(JSON.stringify(redactConfig(config), null, 2));
       return EXIT_CODES.ok;
+    case 'unattend':
+      return printAnswerFile(config, line.showSecrets === true, io);
+    case 'unattend':
+      return printAnswerFile(config, line.showSecrets === true, io);
     case 'health':
       return checkHealth(line.healthUrl ?? `http://127.0.0.1:${config.webPort}/health`, io);
     case 'snapshot':
@@ -81,6 +85,28 @@ export async function runCommandLine(io: CommandIo): Promise<number> {
 /** The settings checks of the guest the settings describe: Windows unless BOOT names an image. */
 function guestChecks(config: Config): AppError[] {
   return config.boot ? plainProfile.checkSettings(config) : checkWindowsSettings(config);
+}
+
+/** Before any logger exists: one plain line naming the problem, and its exit code. */
+function printAppError(error: AppError, io: CommandIo): number {
+  io.printError(`windock: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
+  return error.exitCode;
+}
+
+/** `windock unattend`: the answer file a new disk would get; a config error (exit 2) when there is none. */
+async function printAnswerFile(config: Config, showSecrets: boolean, io: CommandIo): Promise<number> {
+  try {
+    const { previewAnswerFile } = await import('./windows/answer-input.js');
+    const { DEFAULT_DRIVER_DIR, driversAvailable } = await import('./windows/windows-stage.js');
+    const { resolveVersion } = await import('./windows/catalog.js');
+    const resolved = config.boot ? undefined : resolveVersion(config.version);
+    const drivers = resolved?.kind === 'catalog' && (await driversAvailable(DEFAULT_DRIVER_DIR, resolved.entry.virtioOs, resolved.entry.arch));
+    io.print(await previewAnswerFile(config, { showSecrets, driversAvailable: drivers === true }));
+    return EXIT_CODES.ok;
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    return printAppError(error, io);
+  }
 }
 
 /** Exit 0 when the endpoint answers 200 within a few seconds; Docker marks the container healthy. */

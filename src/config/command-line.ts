@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { OPTIONS, type Option } from './options.js';
 
-export type Command = 'run' | 'health' | 'config' | 'snapshot' | 'reset' | 'export';
+export type Command = 'run' | 'health' | 'config' | 'unattend' | 'snapshot' | 'reset' | 'export';
 
 /** The words of a lab command (src/lab/lab-commands.ts turns them into a control request). */
 export interface LabWords {
@@ -17,7 +17,7 @@ export interface LabWords {
 }
 
 export type CommandLine =
-  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined; lab?: LabWords }
+  | { kind: 'command'; command: Command; flags: Record<string, string>; healthUrl: string | undefined; lab?: LabWords; showSecrets?: boolean }
   /** --help, --version, or a usage error: print `output` and exit with `exitCode`. */
   | { kind: 'exit'; exitCode: number; output: string };
 
@@ -36,6 +36,11 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
     })
     .command('config', 'print the resolved configuration as JSON (secrets redacted); exit 2 when invalid', () => {}, () => {
       command = 'config';
+    })
+    .command('unattend', 'print the Autounattend.xml the settings give (passwords redacted); exit 2 when VERSION has none', (y) =>
+      y.option('show-secrets', { type: 'boolean', default: false, describe: 'print passwords and KEY as the answer file holds them' }),
+    () => {
+      command = 'unattend';
     })
     .command('snapshot <action> [name]', 'save|list|revert|delete NAME: snapshots of the running VM (disk, UEFI vars, TPM and memory together)', (y) =>
       y
@@ -95,5 +100,5 @@ export function parseCommandLine(argv: readonly string[], version: string): Comm
   const url = args['url'];
   const word = (key: string): string | undefined => (typeof args[key] === 'string' ? (args[key] as string) : undefined);
   const lab: LabWords = { action: word('action'), name: word('name'), path: word('path'), discardChanges: args['discard-changes'] === true };
-  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined, lab };
+  return { kind: 'command', command, flags, healthUrl: typeof url === 'string' ? url : undefined, lab, showSecrets: args['show-secrets'] === true };
 }

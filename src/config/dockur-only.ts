@@ -18,11 +18,6 @@ const Y = ['y', 'yes', 'on', 'true', '1'];
 
 export const DOCKUR_ONLY: readonly DockurOnly[] = [
   // Windows install
-  { env: 'DOMAIN', instead: 'windock does not join a domain; join it after the install' },
-  { env: 'DOMAIN_OU', instead: 'windock does not join a domain; join it after the install' },
-  { env: 'WORKGROUP', instead: 'windock leaves the workgroup at Windows\' default (WORKGROUP)', same: ['workgroup'] },
-  { env: 'AUTOLOGIN', instead: 'windock signs the account in automatically after the install', same: Y },
-  { env: 'COMMAND', instead: 'windock runs no command after the install' },
   { env: 'LOG', instead: 'windock runs no install.bat, so there is no install log', same: N },
   { env: 'MIDO', instead: 'windock always asks Microsoft for the ISO of a known VERSION', same: Y },
   { env: 'ESD', instead: 'windock downloads ISOs only, never ESD files', same: N },
@@ -46,8 +41,6 @@ export const DOCKUR_ONLY: readonly DockurOnly[] = [
   // Display and web
   { env: 'DISPLAY', instead: 'windock always serves its browser viewer on WEB_PORT (VNC on a private socket)', same: ['web'] },
   { env: 'VGA', instead: 'windock gives the guest a standard VGA (-vga std)', same: ['std'] },
-  { env: 'WIDTH', instead: 'windock leaves the display resolution to the guest' },
-  { env: 'HEIGHT', instead: 'windock leaves the display resolution to the guest' },
   { env: 'GPU', instead: 'windock offers no GPU acceleration', same: N },
   { env: 'RENDERNODE', instead: 'windock offers no GPU acceleration' },
   { env: 'WEB', instead: 'windock always serves /health and the viewer on WEB_PORT (the HEALTHCHECK needs it); VIEW_ONLY and WEB_AUTH tune the viewer', same: Y },

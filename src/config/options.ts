@@ -66,7 +66,8 @@ const MiB = 2 ** 20;
 export const BOOT_MODES = ['uefi', 'secure', 'legacy'] as const;
 export const NETWORK_MODES = ['tap', 'user', 'none'] as const;
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
-export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme', 'usb'] as const;
+/** `ide` is the PIIX IDE of old Windows' i440FX machine, chosen by the catalog (DISK_TYPE=ide reads as AHCI, parseDiskType). */
+export const DISK_BUSES = ['scsi', 'blk', 'sata', 'nvme', 'usb', 'ide'] as const;
 export const DISK_IO_MODES = ['threads', 'native', 'io_uring'] as const;
 export const DISK_CACHE_MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
 export const LOG_FORMATS = ['json', 'pretty'] as const;
@@ -329,6 +330,39 @@ export const OPTIONS = {
   manual: option<boolean>({
     env: 'MANUAL', flag: 'manual', default: false, defaultText: 'N', parse: parseBool, group: 'Windows',
     doc: 'Y: no answer file; install Windows by hand in the viewer',
+  }),
+  // Windows answer-file settings of dockur/windows (issue 12), read by src/windows/settings.ts.
+  autologin: option<boolean>({
+    env: 'AUTOLOGIN', flag: 'autologin', default: true, defaultText: 'Y', parse: parseBool, group: 'Windows',
+    doc: 'Y: the account signs in by itself at every boot; N: Windows asks for the password',
+  }),
+  domain: option<string>({
+    env: 'DOMAIN', flag: 'domain', default: undefined, defaultText: '(none)', parse: parseText, group: 'Windows',
+    doc: 'Active Directory domain to join during Setup ("example.com"); USERNAME/PASSWORD are then the domain credentials',
+  }),
+  domainOu: option<string>({
+    env: 'DOMAIN_OU', flag: 'domain-ou', default: undefined, defaultText: 'the domain\'s default', parse: parseText, group: 'Windows',
+    doc: 'organizational unit for the computer account ("OU=VMs,DC=example,DC=com"), with DOMAIN',
+  }),
+  workgroup: option<string>({
+    env: 'WORKGROUP', flag: 'workgroup', default: undefined, defaultText: 'WORKGROUP', parse: parseText, group: 'Windows',
+    doc: 'workgroup to join when no DOMAIN is set',
+  }),
+  width: option<number>({
+    env: 'WIDTH', flag: 'width', default: 1280, defaultText: '1280', parse: intParser(640, 7680, 'a width in pixels from 640 to 7680'), group: 'Windows',
+    doc: 'horizontal screen resolution Windows is set to',
+  }),
+  height: option<number>({
+    env: 'HEIGHT', flag: 'height', default: 720, defaultText: '720', parse: intParser(480, 4320, 'a height in pixels from 480 to 4320'), group: 'Windows',
+    doc: 'vertical screen resolution Windows is set to',
+  }),
+  command: option<string>({
+    env: 'COMMAND', flag: 'command', default: undefined, defaultText: '(none)', parse: parseText, group: 'Windows',
+    doc: 'one command run at the end of the unattended install (first logon), e.g. a reg add',
+  }),
+  mirrors: option<string[]>({
+    env: 'MIRRORS', flag: 'mirrors', default: [], defaultText: '(none)', parse: parseWords, group: 'Windows',
+    doc: 'base URLs of mirrors for Windows ISOs Microsoft no longer serves; a file is used only when it hashes to the digest the catalog pins',
   }),
 } as const;
 

@@ -7,7 +7,7 @@
 import type { Config } from '../config/options.js';
 import type { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { DriveSpec, NicModel } from '../qemu/vm-spec.js';
+import type { DriveSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
 import type { PersistedState } from '../state/state-file.js';
 import type { PreparedStorage, ResolveVersionMedia } from '../storage/prepare.js';
 import type { RunContext } from '../supervisor/context.js';
@@ -32,6 +32,10 @@ export interface GuestSetup {
   drives: DriveSpec[];
   /** QEMU arguments the guest needs, before the user's ARGUMENTS. */
   extraArgs: string[];
+  /** The NIC model the network gives the guest; undefined: the network's own default. */
+  nic: NicModel | undefined;
+  /** What the guest needs of the machine (old Windows: i440FX, IDE, UHCI); undefined: q35 as it is. */
+  machine: GuestMachine | undefined;
   hooks: GuestHooks;
 }
 
@@ -44,8 +48,6 @@ export interface GuestProfile {
    * disk bus), given what windock.json recorded of the disk.
    */
   settle(config: Config, recorded: PersistedState, log: Logger): Config;
-  /** The NIC model the network plan gives the guest; undefined: the network's own default. */
-  readonly nic: NicModel | undefined;
   /** How VERSION becomes media; undefined: only a URL is accepted. */
   readonly versionMedia: ResolveVersionMedia | undefined;
   /** Drives, arguments and hooks, once storage is ready (and before the network starts). */
@@ -57,7 +59,6 @@ export const plainProfile: GuestProfile = {
   name: 'plain',
   checkSettings: () => [],
   settle: (config) => config,
-  nic: undefined,
   versionMedia: undefined,
-  prepare: async (_ctx, storage) => ({ drives: storage.drives, extraArgs: [], hooks: {} }),
+  prepare: async (_ctx, storage) => ({ drives: storage.drives, extraArgs: [], nic: undefined, machine: undefined, hooks: {} }),
 };

@@ -4,19 +4,25 @@
  * so the same spec always gives the same machine. References: QEMU's system/invocation docs,
  * docs/system/device-emulation, and the QMP spec for the monitor socket.
  */
-import type { DeviceSettings, DiskTuning, DriveSpec, FirmwareSpec, NetworkSpec, VmSpec } from './vm-spec.js';
+import { isI440fx, machineArgs } from './machine-args.js';
+import type { DeviceSettings, DiskTuning, DriveSpec, FirmwareSpec, GuestMachine, NetworkSpec, VmSpec } from './vm-spec.js';
 
 const MiB = 2 ** 20;
 
-/** Where a drive hangs: one virtio-scsi controller, virtio-blk, the q35 AHCI ports, NVMe, USB. */
-type Controllers = { scsi: boolean; usb: boolean };
+/** Where a drive hangs: one virtio-scsi controller, virtio-blk, the q35 AHCI ports or PIIX IDE, NVMe, USB. */
+type Controllers = { scsi: boolean; usb: GuestMachine['usb'] };
+
+const MODERN: GuestMachine = { machine: 'q35', usb: 'xhci', cpuFlags: [], globals: [] };
 
 export function buildQemuArgs(spec: VmSpec): string[] {
   const devices = spec.devices ?? {};
+  const guest = spec.guest ?? MODERN;
   const controllers: Controllers = {
     scsi: spec.drives.some((d) => d.bus === 'scsi' && d.media !== 'cdrom' && d.media !== 'removable'),
-    usb: true, // the tablet is always there: absolute pointer, so the browser cursor matches
+    // The tablet is there whenever USB is: absolute pointer, so the browser cursor matches.
+    usb: guest.usb,
   };
+  const placement = drivePlacement(spec.drives, isI440fx(devices.machine ?? guest.machine));
   return [
     '-name', `${spec.name},debug-threads=on`,
     '-nodefaults',
@@ -26,23 +32,21 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     // The one exception: `-netdev user,smb=` makes QEMU fork and exec smbd when the guest first
     // connects (slirp's guest exec), which spawn=deny would kill QEMU for.
     '-sandbox', `on,obsolete=deny,elevateprivileges=deny,spawn=${spec.network.mode === 'user' && spec.network.smb !== undefined ? 'allow' : 'deny'},resourcecontrol=deny`,
-    ...machineArgs(spec, devices),
+    ...machineArgs(spec, guest, devices),
     '-m', `${Math.floor(spec.ramBytes / MiB)}M`,
-    '-smp', devices.smp ?? `${spec.cpuCores},sockets=1,cores=${spec.cpuCores},threads=1`,
-    // Windows sleeps into S3/S4 states a VM cannot resume from well; the ICH9 LPC hides them.
-    '-global', 'ICH9-LPC.disable_s3=1',
-    '-global', 'ICH9-LPC.disable_s4=1',
+    // Windows reads the hardware clock as local time (qemus/qemu src/boot.sh).
+    ...(guest.windows ? ['-rtc', 'base=localtime'] : []),
+    ...guest.globals.flatMap((g) => ['-global', g]),
     ...firmwareArgs(spec.firmware),
     '-object', 'iothread,id=io0',
-    ...controllerArgs(controllers, devices.usbController ?? 'qemu-xhci'),
-    ...spec.drives.flatMap((drive, index) => driveArgs(drive, index, devices.disk ?? {})),
+    ...controllerArgs(controllers, devices.usbController),
+    ...spec.drives.flatMap((drive, index) => driveArgs(drive, placement[index] ?? [], devices.disk ?? {})),
     ...networkArgs(spec.network, devices.mtu),
     ...tpmArgs(spec.tpmSocket),
     // A hardware RNG lets the guest seed its entropy pool at once instead of waiting on jitter.
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',
-    '-device', 'usb-tablet,bus=xhci.0',
-    ...usbHostArgs(devices),
+    ...(guest.usb === 'none' ? [] : ['-device', 'usb-tablet,bus=xhci.0', ...usbHostArgs(devices)]),
     ...balloonArgs(devices),
     '-vga', 'std',
     // VNC only on a unix socket in the private RUN_DIR; the viewer bridges it to WebSockets.
@@ -58,29 +62,19 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   ];
 }
 
-function machineArgs(spec: VmSpec, devices: DeviceSettings): string[] {
-  const machine = [devices.machine ?? 'q35', 'vmport=off'];
-  if (spec.firmware.mode !== 'legacy') machine.push('pflash0=fw-code', 'pflash1=fw-vars');
-  // Secure boot firmware keeps its variable store in SMM so the OS cannot tamper with it.
-  if (spec.firmware.mode === 'secure') machine.push('smm=on');
-  return ['-machine', machine.join(','), '-accel', spec.accel, '-cpu', cpuText(spec.accel, devices)];
-}
-
 /**
- * Hyper-V enlightenments make Windows guests markedly faster and steadier under KVM
- * (docs/system/i386/hyperv.rst); other guests ignore them, and TCG does not offer them.
+ * Each drive's slot on its controller. q35's AHCI has six ports (ide.0 … ide.5), one device each;
+ * the i440FX PIIX IDE has two buses of two units, and the disk and the CD-ROM each get a bus
+ * master first (ide.0 unit 0, ide.1 unit 0, then the slaves), the layout old Setup expects.
  */
-const HYPERV = 'hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_time,hv_synic,hv_stimer,hv_frequencies,hv_tlbflush,hv_ipi';
-
-function cpuText(accel: VmSpec['accel'], devices: DeviceSettings): string {
-  const kvm = accel === 'kvm';
-  const parts = [devices.cpuModel ?? (kvm ? 'host' : 'max')];
-  // host passthrough cannot migrate anyway; saying so lets QEMU expose every host feature.
-  if (kvm && (devices.cpuModel === undefined || devices.cpuModel === 'host')) parts.push('migratable=off');
-  if (kvm && devices.hv !== false) parts.push(HYPERV);
-  if (devices.vmx === false) parts.push('-vmx');
-  if (devices.cpuFlags) parts.push(devices.cpuFlags);
-  return parts.join(',');
+function drivePlacement(drives: readonly DriveSpec[], i440fx: boolean): string[][] {
+  let next = 0;
+  return drives.map((d, index) => {
+    if (!i440fx) return [`bus=ide.${index % 6}`];
+    const onIde = d.media === 'cdrom' || d.bus === 'ide' || d.bus === 'sata';
+    const slot = onIde ? next++ : 0;
+    return [`bus=ide.${slot % 2}`, `unit=${Math.floor(slot / 2)}`];
+  });
 }
 
 function firmwareArgs(firmware: FirmwareSpec): string[] {
@@ -92,11 +86,10 @@ function firmwareArgs(firmware: FirmwareSpec): string[] {
   ];
 }
 
-function controllerArgs(controllers: Controllers, usbModel: string): string[] {
-  return [
-    ...(controllers.scsi ? ['-device', 'virtio-scsi-pci,id=scsi0,iothread=io0'] : []),
-    ...(controllers.usb ? ['-device', `${usbModel},id=xhci`] : []),
-  ];
+function controllerArgs(controllers: Controllers, xhciModel = 'qemu-xhci'): string[] {
+  // The USB controller keeps the id "xhci" whatever its model, so devices name one bus.
+  const usb = { xhci: ['-device', `${xhciModel},id=xhci`], uhci: ['-device', 'piix3-usb-uhci,id=xhci'], none: [] }[controllers.usb];
+  return [...(controllers.scsi ? ['-device', 'virtio-scsi-pci,id=scsi0,iothread=io0'] : []), ...usb];
 }
 
 /** USB passthrough by id (dockur documents `-device usb-host,vendorid=..,productid=..`); QEMU attaches it when it appears. */
@@ -123,7 +116,7 @@ function balloonArgs(devices: DeviceSettings): string[] {
  * change that for writable disks; cache modes as in QEMU's docs/system/qemu-block-drivers
  * ("cache.direct", "cache.no-flush" and the device's write-cache).
  */
-function driveArgs(drive: DriveSpec, index: number, tuning: DiskTuning): string[] {
+function driveArgs(drive: DriveSpec, slot: string[], tuning: DiskTuning): string[] {
   const readOnly = drive.readOnly || drive.media === 'cdrom';
   const cache = readOnly ? 'writeback' : (tuning.cache ?? 'writeback');
   const direct = cache === 'none' || cache === 'directsync';
@@ -145,21 +138,23 @@ function driveArgs(drive: DriveSpec, index: number, tuning: DiskTuning): string[
     ...(!readOnly && (cache === 'writethrough' || cache === 'directsync') ? ['write-cache=off'] : []),
     ...(!readOnly && drive.media === 'disk' && tuning.options ? [tuning.options] : []),
   ];
-  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, index, extra, tuning.rotation ?? 1).join(',')];
+  return ['-blockdev', file.join(','), '-blockdev', format.join(','), '-device', deviceFor(drive, slot, extra, tuning.rotation ?? 1).join(',')];
 }
 
-function deviceFor(drive: DriveSpec, index: number, extra: string[], rotation: number): string[] {
+/** `slot`: the drive's place on the AHCI or PIIX IDE controller (drivePlacement). */
+function deviceFor(drive: DriveSpec, slot: string[], extra: string[], rotation: number): string[] {
   if (drive.media === 'removable') return ['usb-storage', `drive=${drive.id}`, 'bus=xhci.0', 'removable=on', ...extra];
   // Optical media go on the q35 AHCI controller: every installer (Windows PE included) reads SATA
   // without extra drivers.
-  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, `bus=ide.${index % 6}`, ...extra];
+  if (drive.media === 'cdrom') return ['ide-cd', `drive=${drive.id}`, ...slot, ...extra];
   switch (drive.bus) {
     case 'scsi':
       return ['scsi-hd', `drive=${drive.id}`, 'bus=scsi0.0', `serial=${drive.id}`, `rotation_rate=${rotation}`, ...extra];
     case 'blk':
       return ['virtio-blk-pci', `drive=${drive.id}`, 'iothread=io0', `serial=${drive.id}`, ...extra];
     case 'sata':
-      return ['ide-hd', `drive=${drive.id}`, `bus=ide.${index % 6}`, `rotation_rate=${rotation}`, ...extra];
+    case 'ide':
+      return ['ide-hd', `drive=${drive.id}`, ...slot, `rotation_rate=${rotation}`, ...extra];
     case 'nvme':
       return ['nvme', `drive=${drive.id}`, `serial=${drive.id}`, ...extra];
     case 'usb':

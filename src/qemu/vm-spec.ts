@@ -3,7 +3,8 @@
  * storage plan the drives and firmware, the network plan the NIC, the Windows layer the TPM and
  * setup media. `buildQemuArgs(spec)` turns it into argv; nothing here touches the system.
  */
-export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme' | 'usb';
+/** `ide`: the PIIX IDE of the i440FX machine (Windows before Vista has no AHCI driver). */
+export type DiskBus = 'scsi' | 'blk' | 'sata' | 'nvme' | 'usb' | 'ide';
 export type ImageFormat = 'qcow2' | 'raw' | 'vmdk' | 'vpc' | 'vhdx';
 
 export interface DriveSpec {
@@ -31,7 +32,9 @@ export type FirmwareSpec =
       vars: string;
     };
 
-/** windock's choices are virtio-net-pci and e1000e; ADAPTER may name any QEMU NIC model. */
+/** e1000 (Vista, 7), rtl8139 (2000, XP, 2003) and pcnet (9x): NICs old Windows has inbox drivers for. */
+export const NIC_MODELS = ['virtio-net-pci', 'e1000e', 'e1000', 'rtl8139', 'pcnet'] as const;
+/** windock chooses one of NIC_MODELS; ADAPTER may name any QEMU NIC model. */
 export type NicModel = string;
 
 export type NetworkSpec =
@@ -61,6 +64,8 @@ export interface VmSpec {
   vncSocket: string;
   /** Path of the swtpm control socket, when the VM has a TPM. */
   tpmSocket: string | undefined;
+  /** What an old guest needs of the machine (catalog rows before Windows 8); undefined: q35 with xHCI. */
+  guest?: GuestMachine | undefined;
   /** Extra argv from ARGUMENTS, appended last so that users can override. */
   extraArgs: string[];
   /** The device settings (DISK_IO, CPU_MODEL, ...); each field unset keeps windock's choice. */
@@ -94,4 +99,19 @@ export interface DeviceSettings {
   balloon?: boolean;
   usbController?: string;
   usbHosts?: { vendor: string; product: string }[];
+}
+
+export interface GuestMachine {
+  /** q35, or i440FX ("pc") whose PIIX IDE pre-Vista Windows can drive. */
+  machine: 'q35' | 'pc';
+  /** xhci, uhci (USB 1.1, every Windows since 98), none. */
+  usb: 'xhci' | 'uhci' | 'none';
+  /** CPU features taken away, e.g. "nx=off". */
+  cpuFlags: readonly string[];
+  /** Extra `-global` settings. */
+  globals: readonly string[];
+  /** A Windows guest: the flags qemus/qemu learned it needs (local-time RTC, no HPET, VMX hidden ...). */
+  windows?: boolean;
+  /** The host CPU is AMD (AMD-V): Windows needs arch_capabilities hidden there. */
+  amdHost?: boolean;
 }

@@ -4,7 +4,7 @@
  * directory — so that a power cut leaves either the old or the new file, never half of one. A file
  * damaged from outside is set aside and what can be saved of it is kept (state-salvage.ts).
  */
-import type { DiskBus } from '../qemu/vm-spec.js';
+import type { DiskBus, NicModel } from '../qemu/vm-spec.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
@@ -24,6 +24,8 @@ export interface PersistedState {
   bootMode?: 'uefi' | 'secure' | 'legacy';
   /** The bus the system disk was first attached on: an installed OS only boots from the bus it has drivers for. */
   diskBus?: DiskBus;
+  /** The NIC model the guest was installed with: Windows keeps its network settings per adapter, and has drivers for this one. */
+  nicModel?: NicModel;
   webToken?: string;
 }
 

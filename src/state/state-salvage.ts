@@ -12,6 +12,7 @@
  */
 import { BOOT_MODES, DISK_BUSES } from '../config/options.js';
 import { webTokenProblem } from '../config/parsers.js';
+import { NIC_MODELS } from '../qemu/vm-spec.js';
 import type { PersistedState } from './state-file.js';
 
 export type StateVerdict =
@@ -48,6 +49,7 @@ const FIELD_CHECKS: Record<string, Check> = {
   webToken: (v) => typeof v === 'string' && webTokenProblem(v) === undefined,
   bootMode: oneOf(BOOT_MODES),
   diskBus: oneOf(DISK_BUSES),
+  nicModel: oneOf(NIC_MODELS),
   install: (v) =>
     isObject(v) && typeof v['mediaAttached'] === 'boolean' && typeof v['bootedFromDisk'] === 'boolean' && optional(v['completedAt'], 'string'),
   media: (v) =>

@@ -1,21 +1,21 @@
 /**
  * The Windows catalog: every VERSION key windock knows, as data. Each entry says what it is
- * (product, family, edition chosen from the media), what it needs (RAM, disk, firmware, devices)
- * and where its ISO comes from, as routes tried in order. Code elsewhere reads these rows; no
- * version has a code path of its own.
+ * (product, family, architecture, edition chosen from the media), what it needs (RAM, disk,
+ * firmware, machine, devices) and where its ISO comes from, as routes tried in order. Code
+ * elsewhere reads these rows; no version has a code path of its own. The rows are in
+ * catalog-modern.ts (Windows 8.1 and later, Server 2008 R2 and later) and catalog-legacy.ts.
  *
  * Sources: keys and aliases follow dockur/windows `parseVersion` (src/define.sh) so that compose
- * files keep working; minimum RAM/disk are Microsoft's published system requirements; static
- * URLs with size and SHA-256 are Microsoft-hosted Evaluation Center files whose digests appear
- * paired with the same URL in public build recipes (dockur/windows src/define.sh `getMido`, packer
- * templates). Where no such pairing was found, size and digest are left undefined rather than
- * guessed.
+ * files keep working; minimum RAM/disk follow dockur's `getRequiredMemory`/`getRequiredDisk`
+ * (Microsoft's published requirements where they are higher); static URLs with size and SHA-256
+ * are Microsoft-hosted files whose digests appear paired with the same URL in public build recipes
+ * (dockur/windows src/define.sh `getMido`). Mirror routes name a file and its pinned digest only:
+ * the mirror's address is the user's MIRRORS setting, never written here.
  */
 import { AppError } from '../core/errors.js';
 import type { DiskBus, NicModel } from '../qemu/vm-spec.js';
-
-const GiB = 2 ** 30;
-const GB = 1e9;
+import { LEGACY_CATALOG } from './catalog-legacy.js';
+import { MODERN_CATALOG } from './catalog-modern.js';
 
 /** Where an ISO can come from, tried in the order listed. */
 export type MediaRoute =
@@ -30,12 +30,33 @@ export type MediaRoute =
    */
   | { kind: 'evalcenter'; page: string; linkIndex: number }
   /** A fixed Microsoft-hosted file, only for the language it is in. */
-  | { kind: 'static'; url: string; culture: string; size?: number; sha256?: string };
+  | { kind: 'static'; url: string; culture: string; size?: number; sha256?: string }
+  /**
+   * A file on a mirror the user names (MIRRORS): `file` is its path below the mirror's base. The
+   * digest is required: a mirror's bytes are trusted only when they hash to what is pinned here.
+   */
+  | { kind: 'mirror'; file: string; culture: string; size?: number; sha256: string };
 
 /** How Setup picks the image out of install.wim/esd (Unattend: ImageInstall/OSImage/InstallFrom/MetaData). */
 export type ImageSelector = { by: 'name'; value: string } | { by: 'index'; value: number };
 
 export type WindowsFamily = 'client' | 'server';
+
+/** processorArchitecture of the answer file's components, and the driver folder's architecture. */
+export type WindowsArch = 'amd64' | 'x86';
+
+/**
+ * How windock installs it: `xml` an Autounattend.xml on the setup image (Vista and later: hands-off);
+ * `manual` the install media only, installed by hand in the viewer (2000, XP, 2003 and 9x, whose
+ * Setup reads winnt.sif/msbatch.inf from its own media, which windock does not rewrite).
+ */
+export type InstallKind = 'xml' | 'manual';
+
+/** The machine an old Windows can run on: q35 (AHCI, PCIe) or i440FX ("pc": PIIX IDE, PCI). */
+export type MachineType = 'q35' | 'pc';
+
+/** Which USB controller the guest gets: xhci (Windows 8 and later), uhci (USB 1.1: every Windows since 98), none (95). */
+export type UsbController = 'xhci' | 'uhci' | 'none';
 
 export interface CatalogEntry {
   /** Canonical key, e.g. "11", "2022". */
@@ -43,6 +64,7 @@ export interface CatalogEntry {
   aliases: readonly string[];
   product: string;
   family: WindowsFamily;
+  arch: WindowsArch;
   /** Name of the edition installed by default, for messages ("Pro", "Standard"). */
   edition: string;
   /** What Setup selects from the media when EDITION is not set. */
@@ -59,275 +81,36 @@ export interface CatalogEntry {
   genericKeys: Readonly<Record<string, string>>;
   minRamBytes: number;
   minDiskBytes: number;
-  /** Windows 11 and Server 2025: UEFI secure boot with a TPM; the others plain UEFI. */
-  bootMode: 'secure' | 'uefi';
+  install: InstallKind;
+  /** Windows 11 and Server 2025: UEFI secure boot with a TPM; 8.1 to 2022 plain UEFI; older SeaBIOS. */
+  bootMode: 'secure' | 'uefi' | 'legacy';
+  machine: MachineType;
+  usb: UsbController;
   /** Devices with the virtio drivers on the setup image, and without them. */
   devices: { withDrivers: { disk: DiskBus; nic: NicModel }; withoutDrivers: { disk: DiskBus; nic: NicModel } };
-  /** Folder of this Windows in the virtio-win driver tree (`<driver>/<os>/amd64/`). */
-  virtioOs: string;
+  /**
+   * CPU features taken away (`-cpu ...,<flag>`): 32-bit Windows before 8 may take a PAE/NX path it
+   * cannot finish, and long mode makes the firmware place PCI windows above 4 GB (dockur legacy.sh).
+   */
+  cpuFlags: readonly string[];
+  /**
+   * Extra `-global` settings: the 64-bit PCI hole of q35 since QEMU 2.11 makes older ACPI stacks
+   * (XP, 7 x86 ...) stop with a blue screen (dockur legacy.sh), so they keep the old layout.
+   */
+  globals: readonly string[];
+  /** Whether the ACPI power button shuts it down (Windows 95 has no ACPI: docker stop ends in a hard stop). */
+  acpiPowerButton: boolean;
+  /** Folder of this Windows in the virtio-win driver tree (`<driver>/<os>/<arch>/`); undefined: none. */
+  virtioOs: string | undefined;
   routes: readonly MediaRoute[];
 }
 
-const VIRTIO_OR_INBOX = {
-  withDrivers: { disk: 'scsi', nic: 'virtio-net-pci' },
-  // Without drivers Windows Setup must see the disk with inbox drivers (storahci) and the NIC
-  // with its inbox e1000e driver.
-  withoutDrivers: { disk: 'sata', nic: 'e1000e' },
-} as const;
+export const CATALOG: readonly CatalogEntry[] = [...MODERN_CATALOG, ...LEGACY_CATALOG];
 
-const clientName = (version: string) => (edition: string) => `Windows ${version} ${edition}`;
-
-/** Server images are named e.g. "Windows Server 2022 SERVERSTANDARD" (Core: "...CORE") in install.wim. */
-const serverName = (year: string) => (edition: string) => {
-  const words = edition.trim().toLowerCase().split(/\s+/);
-  const core = words.includes('core');
-  const base = words.filter((w) => w !== 'core' && w !== 'server').join('');
-  return `Windows Server ${year} SERVER${base.toUpperCase()}${core ? 'CORE' : ''}`;
-};
-
-// Generic keys from Microsoft's OEM/volume documentation, as used by public answer-file
-// generators (e.g. cschneegans/unattend-generator). They select an edition; they do not activate.
-const CLIENT_GENERIC_KEYS = {
-  Home: 'YTMG3-N6DKC-DKB77-7M9GH-8HVX7',
-  Pro: 'VK7JG-NPHTM-C97JM-9MPGT-3V66T',
-  Education: 'YNMGQ-8RYV3-4PGQ3-C8XTP-7CFBY',
-} as const;
-
-const STATIC = 'https://software-static.download.prss.microsoft.com';
-
-export const CATALOG: readonly CatalogEntry[] = [
-  {
-    key: '11',
-    aliases: ['11p', 'win11', 'win11p', 'windows11', 'windows 11', 'win11x64'],
-    product: 'Windows 11 Pro',
-    family: 'client',
-    edition: 'Pro',
-    image: { by: 'name', value: 'Windows 11 Pro' },
-    imageNameFor: clientName('11'),
-    genericKeys: CLIENT_GENERIC_KEYS,
-    minRamBytes: 4 * GiB,
-    minDiskBytes: 64 * GB,
-    bootMode: 'secure',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w11',
-    routes: [{ kind: 'consumer', page: 'windows11' }],
-  },
-  {
-    key: '11e',
-    aliases: ['win11e', 'windows11e', 'windows 11e', 'win11x64-enterprise-eval'],
-    product: 'Windows 11 Enterprise (Evaluation)',
-    family: 'client',
-    edition: 'Enterprise',
-    image: { by: 'index', value: 1 },
-    imageNameFor: undefined,
-    genericKeys: {},
-    minRamBytes: 4 * GiB,
-    minDiskBytes: 64 * GB,
-    bootMode: 'secure',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w11',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/dbazure/888969d5-f34g-4e03-ac9d-1f9786c66749/26100.1742.240906-0331.ge_release_svc_refresh_CLIENTENTERPRISEEVAL_OEMRET_x64FRE_en-us.iso`,
-        sha256: '755a90d43e826a74b9e1932a34788b898e028272439b777e5593dee8d53622ae',
-      },
-      { kind: 'evalcenter', page: 'windows-11-enterprise', linkIndex: 1 },
-    ],
-  },
-  {
-    key: '11l',
-    aliases: ['ltsc11', '11ltsc', 'win11-ltsc', 'win11x64-ltsc', 'win11x64-enterprise-ltsc-eval', 'iot11', '11iot'],
-    product: 'Windows 11 IoT Enterprise LTSC (Evaluation)',
-    family: 'client',
-    edition: 'IoT Enterprise LTSC',
-    image: { by: 'index', value: 1 },
-    imageNameFor: undefined,
-    genericKeys: {},
-    minRamBytes: 4 * GiB,
-    minDiskBytes: 64 * GB,
-    bootMode: 'secure',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w11',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/dbazure/888969d5-f34g-4e03-ac9d-1f9786c66749/26100.1.240331-1435.ge_release_CLIENT_IOT_LTSC_EVAL_x64FRE_en-us.iso`,
-        size: 5060020224,
-        sha256: '2cee70bd183df42b92a2e0da08cc2bb7a2a9ce3a3841955a012c0f77aeb3cb29',
-      },
-      { kind: 'evalcenter', page: 'windows-11-iot-enterprise-ltsc-eval', linkIndex: 0 },
-    ],
-  },
-  {
-    key: '10',
-    aliases: ['10p', 'win10', 'win10p', 'windows10', 'windows 10', 'win10x64'],
-    product: 'Windows 10 Pro',
-    family: 'client',
-    edition: 'Pro',
-    image: { by: 'name', value: 'Windows 10 Pro' },
-    imageNameFor: clientName('10'),
-    genericKeys: CLIENT_GENERIC_KEYS,
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w10',
-    routes: [{ kind: 'consumer', page: 'windows10ISO' }],
-  },
-  {
-    key: '10e',
-    aliases: ['win10e', 'windows10e', 'windows 10e', 'win10x64-enterprise-eval'],
-    product: 'Windows 10 Enterprise (Evaluation)',
-    family: 'client',
-    edition: 'Enterprise',
-    image: { by: 'index', value: 1 },
-    imageNameFor: undefined,
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w10',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/dbazure/988969d5-f34g-4e03-ac9d-1f9786c66750/19045.2006.220908-0225.22h2_release_svc_refresh_CLIENTENTERPRISEEVAL_OEMRET_x64FRE_en-us.iso`,
-        size: 5550497792,
-        sha256: 'ef7312733a9f5d7d51cfa04ac497671995674ca5e1058d5164d6028f0938d668',
-      },
-      { kind: 'evalcenter', page: 'windows-10-enterprise', linkIndex: 1 },
-    ],
-  },
-  {
-    key: '10l',
-    aliases: ['ltsc10', '10ltsc', 'win10-ltsc', 'win10x64-ltsc', 'win10x64-enterprise-ltsc-eval'],
-    product: 'Windows 10 Enterprise LTSC (Evaluation)',
-    family: 'client',
-    edition: 'Enterprise LTSC',
-    image: { by: 'index', value: 1 },
-    imageNameFor: undefined,
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: 'w10',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: 'https://software-download.microsoft.com/download/pr/19044.1288.211006-0501.21h2_release_svc_refresh_CLIENT_LTSC_EVAL_x64FRE_en-us.iso',
-        size: 4898582528,
-        sha256: 'e4ab2e3535be5748252a8d5d57539a6e59be8d6726345ee10e7afd2cb89fefb5',
-      },
-      { kind: 'evalcenter', page: 'windows-10-enterprise', linkIndex: 3 },
-    ],
-  },
-  {
-    key: '2025',
-    aliases: ['25', 'win25', 'win2025', 'windows2025', 'windows 2025', 'win2025-eval'],
-    product: 'Windows Server 2025 Standard (Evaluation)',
-    family: 'server',
-    edition: 'Standard',
-    image: { by: 'name', value: 'Windows Server 2025 SERVERSTANDARD' },
-    imageNameFor: serverName('2025'),
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'secure',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: '2k25',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/dbazure/888969d5-f34g-4e03-ac9d-1f9786c66749/26100.1742.240906-0331.ge_release_svc_refresh_SERVER_EVAL_x64FRE_en-us.iso`,
-        size: 6014152704,
-        sha256: 'd0ef4502e350e3c6c53c15b1b3020d38a5ded011bf04998e950720ac8579b23d',
-      },
-      { kind: 'evalcenter', page: 'windows-server-2025', linkIndex: 0 },
-    ],
-  },
-  {
-    key: '2022',
-    aliases: ['22', 'win22', 'win2022', 'windows2022', 'windows 2022', 'win2022-eval'],
-    product: 'Windows Server 2022 Standard (Evaluation)',
-    family: 'server',
-    edition: 'Standard',
-    image: { by: 'name', value: 'Windows Server 2022 SERVERSTANDARD' },
-    imageNameFor: serverName('2022'),
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: '2k22',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/sg/download/888969d5-f34g-4e03-ac9d-1f9786c66749/SERVER_EVAL_x64FRE_en-us.iso`,
-        size: 5044094976,
-        sha256: '3e4fa6d8507b554856fc9ca6079cc402df11a8b79344871669f0251535255325',
-      },
-      { kind: 'evalcenter', page: 'windows-server-2022', linkIndex: 0 },
-    ],
-  },
-  {
-    key: '2019',
-    aliases: ['19', 'win19', 'win2019', 'windows2019', 'windows 2019', 'win2019-eval'],
-    product: 'Windows Server 2019 Standard (Evaluation)',
-    family: 'server',
-    edition: 'Standard',
-    image: { by: 'name', value: 'Windows Server 2019 SERVERSTANDARD' },
-    imageNameFor: serverName('2019'),
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: '2k19',
-    routes: [
-      // Public recipes disagree on this file's digest, so none is pinned.
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: `${STATIC}/dbazure/988969d5-f34g-4e03-ac9d-1f9786c66749/17763.3650.221105-1748.rs5_release_svc_refresh_SERVER_EVAL_x64FRE_en-us.iso`,
-      },
-      { kind: 'evalcenter', page: 'windows-server-2019', linkIndex: 0 },
-    ],
-  },
-  {
-    key: '2016',
-    aliases: ['16', 'win16', 'win2016', 'windows2016', 'windows 2016', 'win2016-eval'],
-    product: 'Windows Server 2016 Standard (Evaluation)',
-    family: 'server',
-    edition: 'Standard',
-    image: { by: 'name', value: 'Windows Server 2016 SERVERSTANDARD' },
-    imageNameFor: serverName('2016'),
-    genericKeys: {},
-    minRamBytes: 2 * GiB,
-    minDiskBytes: 32 * GB,
-    bootMode: 'uefi',
-    devices: VIRTIO_OR_INBOX,
-    virtioOs: '2k16',
-    routes: [
-      {
-        kind: 'static',
-        culture: 'en-US',
-        url: 'https://software-download.microsoft.com/download/pr/Windows_Server_2016_Datacenter_EVAL_en-us_14393_refresh.ISO',
-        size: 6972221440,
-        sha256: '1ce702a578a3cb1ac3d14873980838590f06d5b7101c5daaccbac9d73f1fb50f',
-      },
-      { kind: 'evalcenter', page: 'windows-server-2016', linkIndex: 0 },
-    ],
-  },
-];
-
+/** Whether windock installs this entry without a person: an answer file and somewhere to get the media from. */
+export function installsHandsOff(entry: CatalogEntry): boolean {
+  return entry.install === 'xml';
+}
 /** What VERSION resolved to: a catalog entry, or an ISO URL given directly. */
 export type ResolvedVersion = { kind: 'catalog'; entry: CatalogEntry } | { kind: 'url'; url: string };
 

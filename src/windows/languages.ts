@@ -26,7 +26,7 @@ export const LANGUAGES: readonly WindowsLanguage[] = [
   { culture: 'en-US', name: 'English', aliases: ['english', 'en', 'en-us', 'us'], skuNames: ['English (United States)', 'English'], evalCulture: { culture: 'en-us', country: 'us' } },
   { culture: 'en-GB', name: 'English (United Kingdom)', aliases: ['british', 'gb', 'en-gb', 'uk-english', 'english international'], skuNames: ['English International'], evalCulture: { culture: 'en-gb', country: 'gb' } },
   { culture: 'ar-SA', name: 'Arabic', aliases: ['arabic', 'ar', 'ar-sa'], skuNames: ['Arabic'] },
-  { culture: 'pt-BR', name: 'Portuguese (Brazil)', aliases: ['brazilian', 'brazilian portuguese', 'br', 'pt-br'], skuNames: ['Brazilian Portuguese'], evalCulture: { culture: 'pt-br', country: 'br' } },
+  { culture: 'pt-BR', name: 'Portuguese (Brazil)', aliases: ['brazilian', 'brazilian portuguese', 'br', 'pt-br', 'pt', 'portuguese', 'português', 'portugues'], skuNames: ['Brazilian Portuguese'], evalCulture: { culture: 'pt-br', country: 'br' } },
   { culture: 'bg-BG', name: 'Bulgarian', aliases: ['bulgarian', 'bg', 'bg-bg'], skuNames: ['Bulgarian'] },
   { culture: 'zh-CN', name: 'Chinese (Simplified)', aliases: ['chinese', 'chinese simplified', 'zh', 'cn', 'zh-cn'], skuNames: ['Chinese Simplified', 'Chinese (Simplified)'], evalCulture: { culture: 'zh-cn', country: 'cn' } },
   { culture: 'zh-TW', name: 'Chinese (Traditional)', aliases: ['chinese traditional', 'tw', 'zh-tw', 'zh-hk', 'hk'], skuNames: ['Chinese Traditional', 'Chinese (Traditional)'], evalCulture: { culture: 'zh-tw', country: 'tw' } },
@@ -49,7 +49,7 @@ export const LANGUAGES: readonly WindowsLanguage[] = [
   { culture: 'lt-LT', name: 'Lithuanian', aliases: ['lithuanian', 'lt', 'lt-lt'], skuNames: ['Lithuanian'] },
   { culture: 'nb-NO', name: 'Norwegian', aliases: ['norwegian', 'nb', 'no', 'nn', 'nb-no'], skuNames: ['Norwegian'] },
   { culture: 'pl-PL', name: 'Polish', aliases: ['polish', 'pl', 'pl-pl'], skuNames: ['Polish'] },
-  { culture: 'pt-PT', name: 'Portuguese', aliases: ['portuguese', 'pt', 'pt-pt'], skuNames: ['Portuguese'] },
+  { culture: 'pt-PT', name: 'Portuguese (Portugal)', aliases: ['european portuguese', 'pt-pt'], skuNames: ['Portuguese'] },
   { culture: 'ro-RO', name: 'Romanian', aliases: ['romanian', 'ro', 'ro-ro'], skuNames: ['Romanian'] },
   { culture: 'ru-RU', name: 'Russian', aliases: ['russian', 'ru', 'ru-ru'], skuNames: ['Russian'], evalCulture: { culture: 'ru-ru', country: 'ru' } },
   { culture: 'sr-Latn-RS', name: 'Serbian (Latin)', aliases: ['serbian', 'serbian latin', 'sr', 'sr-latn-rs'], skuNames: ['Serbian Latin'] },
@@ -63,6 +63,20 @@ export const LANGUAGES: readonly WindowsLanguage[] = [
   { culture: 'uk-UA', name: 'Ukrainian', aliases: ['ukrainian', 'uk', 'ua', 'uk-ua'], skuNames: ['Ukrainian'] },
 ];
 
+/** Regional variants whose media is not the bare code's: Portuguese outside Brazil is pt-PT (dockur). */
+const REGIONAL_FALLBACK: Readonly<Record<string, string>> = { pt: 'pt-pt' };
+
+/**
+ * The regional format LANGUAGE implies when it names a region the media has no language of its
+ * own for ("en-AU": English media, Australian formats); undefined otherwise.
+ */
+export function regionalLocale(raw: string): string | undefined {
+  const text = (raw.split(':')[0] ?? '').trim().replace(/\.[A-Za-z0-9-]+$/, '');
+  if (!/^[a-z]{2,3}[-_][A-Za-z]{2}$/i.test(text)) return undefined;
+  const tag = parseLocaleTag(text, 'LANGUAGE', false);
+  return tag === resolveLanguage(raw).culture ? undefined : tag;
+}
+
 /** LANGUAGE → a row; config error (exit 2) naming the accepted values otherwise. */
 export function resolveLanguage(raw: string, variable = 'LANGUAGE'): WindowsLanguage {
   // LANGUAGE is also GNU gettext's variable ("en_US:en", "de_DE.UTF-8"), which a shell may pass
@@ -70,6 +84,12 @@ export function resolveLanguage(raw: string, variable = 'LANGUAGE'): WindowsLang
   const text = (raw.split(':')[0] ?? '').trim().toLowerCase().replace(/\.[a-z0-9-]+$/, '').replace(/_/g, '-');
   const found = LANGUAGES.find((l) => l.aliases.includes(text) || l.culture.toLowerCase() === text);
   if (found) return found;
+  // A regional variant of a language Windows media exists in ("en-AU", "de-AT", "fr-BE") gets
+  // that language's media, as dockur does; its regional format stays (regionalLocale).
+  const variant = /^([a-z]{2,3})-[a-z0-9-]+$/.exec(text);
+  const primary = variant ? (REGIONAL_FALLBACK[variant[1]!] ?? variant[1]!) : undefined;
+  const base = primary ? LANGUAGES.find((l) => l.aliases.includes(primary) || l.culture.toLowerCase() === primary) : undefined;
+  if (base) return base;
   throw invalidSetting(
     variable,
     raw,

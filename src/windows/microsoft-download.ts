@@ -259,6 +259,8 @@ export class EvalCenterClient {
 export interface MediaResolverDeps {
   consumer: Pick<ConsumerDownloadClient, 'getLink'>;
   evalcenter: Pick<EvalCenterClient, 'getLink'>;
+  /** Base URLs of mirrors the user trusts for files the catalog pins a digest of; none: mirror routes are skipped. */
+  mirrors?: readonly string[];
   log?: Logger;
 }
 
@@ -291,6 +293,13 @@ export async function resolveWindowsMedia(
           return await deps.consumer.getLink(route.page, language, signal);
         case 'evalcenter':
           return await deps.evalcenter.getLink(route.page, route.linkIndex, language, signal);
+        case 'mirror': {
+          // The first mirror only (the next route is the next fallback); the digest is always pinned.
+          const base = deps.mirrors?.[0];
+          if (base === undefined || route.culture !== language.culture) continue;
+          const url = `${base.replace(/\/+$/, '')}/${route.file}`;
+          return { url, fileName: fileNameFromUrl(url, ISO_FALLBACK_NAME), sha256: route.sha256, ...(route.size === undefined ? {} : { size: route.size }), route: 'mirror' };
+        }
       }
     } catch (error) {
       if (signal.aborted) throw error;

@@ -6,7 +6,7 @@
 import type { Config } from '../config/options.js';
 import { invalidSetting } from '../core/errors.js';
 import { genericKeyFor, selectImage, type CatalogEntry, type ImageSelector } from './catalog.js';
-import { parseLocaleTag, resolveLanguage } from './languages.js';
+import { parseLocaleTag, regionalLocale, resolveLanguage } from './languages.js';
 
 export interface WindowsSettings {
   username: string;
@@ -22,7 +22,19 @@ export interface WindowsSettings {
   productKey: string | undefined;
   /** undefined: Setup picks a random name ("*"). */
   computerName: string | undefined;
+  /** The account signs in by itself at every boot (AUTOLOGIN, default Y). */
+  autologin: boolean;
+  /** DOMAIN join: USERNAME ("user" or "user@domain") and PASSWORD are the domain credentials. */
+  domain: { name: string; ou: string | undefined; account: string; accountDomain: string } | undefined;
+  /** WORKGROUP when no DOMAIN is set. */
+  workgroup: string | undefined;
+  display: { width: number; height: number };
+  /** COMMAND: one command run at the end of the install (first logon). */
+  command: string | undefined;
 }
+
+/** The settings added by issue 12; optional so that callers built before them keep working. */
+export type AnswerConfig = Partial<Pick<Config, 'autologin' | 'domain' | 'domainOu' | 'workgroup' | 'width' | 'height' | 'command'>>;
 
 export interface SettingsResult {
   settings: WindowsSettings;
@@ -34,12 +46,15 @@ export interface SettingsResult {
 const BAD_USER_CHARS = /["/\\[\]:;|=,+*?<>@]/;
 
 export function windowsSettings(
-  config: Pick<Config, 'username' | 'password' | 'language' | 'region' | 'keyboard' | 'edition' | 'key' | 'computerName'>,
+  config: Pick<Config, 'username' | 'password' | 'language' | 'region' | 'keyboard' | 'edition' | 'key' | 'computerName'> & AnswerConfig,
   entry: CatalogEntry | undefined,
 ): SettingsResult {
   const warnings: string[] = [];
   const username = config.username.trim();
-  if (username.length === 0 || username.length > 20 || BAD_USER_CHARS.test(username) || /^[.\s]+$/.test(username)) {
+  // With DOMAIN, USERNAME may carry its domain ("user@corp.example"): the account part is checked.
+  const accountPart = nonEmpty(config.domain) ? (username.split('@')[0] ?? '') : username;
+  if (nonEmpty(config.domain) && username.includes('\\')) throw invalidSetting('USERNAME', config.username, '"user" or "user@domain" when DOMAIN is set');
+  if (accountPart.length === 0 || accountPart.length > 20 || BAD_USER_CHARS.test(accountPart) || /^[.\s]+$/.test(accountPart)) {
     throw invalidSetting('USERNAME', config.username, 'a Windows user name of 1 to 20 characters without " / \\ [ ] : ; | = , + * ? < > @');
   }
   if (config.password === 'admin') {
@@ -48,7 +63,7 @@ export function windowsSettings(
   if (config.password.length > 127) throw invalidSetting('PASSWORD', '[redacted]', 'at most 127 characters (the Windows limit)');
 
   const language = resolveLanguage(config.language);
-  const locale = config.region ? parseLocaleTag(config.region, 'REGION', false) : language.culture;
+  const locale = config.region ? parseLocaleTag(config.region, 'REGION', false) : (regionalLocale(config.language) ?? language.culture);
   const inputLocale = config.keyboard ? parseLocaleTag(config.keyboard, 'KEYBOARD', true) : locale;
 
   let computerName: string | undefined;
@@ -79,8 +94,44 @@ export function windowsSettings(
         ? { by: 'name', value: config.edition.trim() }
         : { by: 'index', value: 1 };
 
+  const domain = domainJoin(config, username);
+  const workgroup = nonEmpty(config.workgroup);
+  if (workgroup !== undefined && !/^[^"/\\[\]:;|=,+*?<>]{1,15}$/.test(workgroup)) {
+    throw invalidSetting('WORKGROUP', config.workgroup ?? '', 'a workgroup name of 1 to 15 characters without " / \\ [ ] : ; | = , + * ? < >');
+  }
+  if (domain && workgroup) warnings.push('WORKGROUP is ignored: DOMAIN is set and the computer joins the domain');
+
   return {
-    settings: { username, password: config.password, uiLanguage: language.culture, locale, inputLocale, image, productKey, computerName },
+    settings: {
+      username, password: config.password, uiLanguage: language.culture, locale, inputLocale, image, productKey, computerName,
+      autologin: config.autologin ?? true,
+      domain,
+      workgroup: domain ? undefined : workgroup,
+      display: { width: config.width ?? 1280, height: config.height ?? 720 },
+      command: nonEmpty(config.command),
+    },
     warnings,
   };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const text = value?.trim();
+  return text ? text : undefined;
+}
+
+/**
+ * DOMAIN as dockur documents it: a DNS domain name; USERNAME is "user" or "user@domain" (the
+ * credential's domain, else DOMAIN), never "DOMAIN\\user" (Setup keeps the domain apart).
+ */
+function domainJoin(config: AnswerConfig & Pick<Config, 'username'>, username: string): WindowsSettings['domain'] {
+  const name = nonEmpty(config.domain)?.toLowerCase();
+  if (name === undefined) {
+    if (nonEmpty(config.domainOu)) throw invalidSetting('DOMAIN_OU', config.domainOu ?? '', 'set only together with DOMAIN');
+    return undefined;
+  }
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(name)) {
+    throw invalidSetting('DOMAIN', config.domain ?? '', 'a DNS domain name such as "example.com" (not a URL)');
+  }
+  const [account, accountDomain] = username.includes('@') ? username.split('@', 2) as [string, string] : [username, name];
+  return { name, ou: nonEmpty(config.domainOu), account, accountDomain };
 }

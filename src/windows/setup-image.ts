@@ -31,6 +31,8 @@ export interface SetupImageInput {
   driverDir: string | undefined;
   /** virtio-win folder of the Windows being installed ("w11", "2k22", …). */
   virtioOs: string | undefined;
+  /** The driver architecture folder (x86 for 32-bit Windows); amd64 when unset. */
+  arch?: 'amd64' | 'x86';
   signal?: AbortSignal;
 }
 
@@ -49,11 +51,14 @@ export interface SetupImage {
 export function windowsDevices(entry: CatalogEntry, driversAvailable: boolean): { disk: DiskBus; nic: NicModel; reason: string } {
   return driversAvailable
     ? { ...entry.devices.withDrivers, reason: 'virtio drivers are on the setup image' }
-    : { ...entry.devices.withoutDrivers, reason: 'no virtio drivers bundled in this image: Windows gets a SATA disk and an e1000e NIC (slower, but Setup sees them without drivers)' };
+    : {
+        ...entry.devices.withoutDrivers,
+        reason: `no virtio drivers for this Windows in this image: it gets a ${entry.devices.withoutDrivers.disk.toUpperCase()} disk and an ${entry.devices.withoutDrivers.nic} NIC (slower, but Setup sees them without drivers)`,
+      };
 }
 
-/** Driver folders present for this OS and amd64: `<root>/<driver>/<os>/amd64`. */
-export async function findDrivers(driverDir: string | undefined, virtioOs: string | undefined): Promise<{ name: string; dir: string }[]> {
+/** Driver folders present for this OS and architecture: `<root>/<driver>/<os>/<arch>`. */
+export async function findDrivers(driverDir: string | undefined, virtioOs: string | undefined, arch: 'amd64' | 'x86' = 'amd64'): Promise<{ name: string; dir: string }[]> {
   if (!driverDir || !virtioOs) return [];
   let names: string[];
   try {
@@ -63,14 +68,14 @@ export async function findDrivers(driverDir: string | undefined, virtioOs: strin
   }
   const found: { name: string; dir: string }[] = [];
   for (const name of names.sort()) {
-    const dir = join(driverDir, name, virtioOs, 'amd64');
+    const dir = join(driverDir, name, virtioOs, arch);
     if (await isDir(dir)) found.push({ name, dir });
   }
   return found;
 }
 
 export async function buildSetupImage(input: SetupImageInput): Promise<SetupImage> {
-  const drivers = await findDrivers(input.driverDir, input.virtioOs);
+  const drivers = await findDrivers(input.driverDir, input.virtioOs, input.arch);
   const oemEntries = input.oemDir ? await listDir(input.oemDir) : [];
   const staging = await mkdtemp(join(dirname(input.path), '.setup-'));
   const temp = join(dirname(input.path), `.${basename(input.path)}.${randomUUID()}.tmp`);

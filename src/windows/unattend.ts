@@ -8,8 +8,9 @@
  */
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
-import type { WindowsFamily } from './catalog.js';
+import type { WindowsArch, WindowsFamily } from './catalog.js';
 import type { WindowsSettings } from './settings.js';
+import { AUTOLOGON_EVERY_BOOT, firstLogonCommands, isAdministrator, RDP_FIREWALL_GROUP, specializeCommands } from './unattend-commands.js';
 
 export interface AnswerFileInput {
   settings: WindowsSettings;
@@ -25,7 +26,19 @@ export interface AnswerFileInput {
   oem: boolean;
   /** Name of the marker file at the setup image's root, used to find its drive letter. */
   markerFile: string;
+  /** processorArchitecture of every component: Setup ignores components of another architecture. */
+  arch?: WindowsArch;
+  /**
+   * Vista, 7 and 2008 R2: their OOBE schema lacks the Windows 8+ account screens (HideOnlineAccountScreens
+   * ...) and knows NetworkLocation/SkipMachineOOBE instead (dockur assets/win7x64-ultimate.xml).
+   */
+  vistaOr7?: boolean;
+  /** Write passwords as Windows itself does in the copy it keeps ("*SENSITIVE*DATA*DELETED*"): for `windock unattend`. */
+  redactSecrets?: boolean;
 }
+
+/** What Windows Setup writes in place of passwords in the answer file it keeps (Microsoft: "Hide sensitive data"). */
+export const REDACTED = '*SENSITIVE*DATA*DELETED*';
 
 const UNATTEND_NS = 'urn:schemas-microsoft-com:unattend';
 const WCM_NS = 'http://schemas.microsoft.com/WMIConfig/2002/State';
@@ -40,28 +53,35 @@ export function encodeUnattendPassword(password: string, element: 'Password' | '
   return Buffer.from(password + element, 'utf16le').toString('base64');
 }
 
-/** The Remote Desktop firewall group by resource id, so it matches on every UI language. */
-export const RDP_FIREWALL_GROUP = '@FirewallAPI.dll,-28752';
+/** A `<Password>`-like element: the hidden form, or the redaction marker. */
+function secret(parent: XMLBuilder, input: AnswerFileInput, element: 'Password' | 'AdministratorPassword'): void {
+  const value = input.redactSecrets ? REDACTED : encodeUnattendPassword(input.settings.password, element);
+  values(parent.ele(element), { Value: value, PlainText: false });
+}
 
-/** The power button shuts down (action 3) on AC and DC, so ACPI power button = docker stop works. */
-export const POWER_BUTTON_COMMANDS = [
-  'powercfg /setacvalueindex SCHEME_CURRENT SUB_BUTTONS PBUTTONACTION 3',
-  'powercfg /setdcvalueindex SCHEME_CURRENT SUB_BUTTONS PBUTTONACTION 3',
-  'powercfg /setactive SCHEME_CURRENT',
-] as const;
+export { meetsComplexity, POWER_BUTTON_COMMANDS, RDP_FIREWALL_GROUP } from './unattend-commands.js';
+
+// Each <settings> element's architecture, so that component() needs no extra parameter.
+const archOf = new WeakMap<object, WindowsArch>();
 
 export function buildAnswerFile(input: AnswerFileInput): string {
   const root = create({ version: '1.0', encoding: 'utf-8' }).ele(UNATTEND_NS, 'unattend');
-  windowsPE(root.ele('settings', { pass: 'windowsPE' }), input);
-  specialize(root.ele('settings', { pass: 'specialize' }), input);
-  oobeSystem(root.ele('settings', { pass: 'oobeSystem' }), input);
+  const pass = (name: string) => {
+    const settings = root.ele('settings', { pass: name });
+    archOf.set(settings.node, input.arch ?? 'amd64');
+    return settings;
+  };
+  windowsPE(pass('windowsPE'), input);
+  specialize(pass('specialize'), input);
+  oobeSystem(pass('oobeSystem'), input);
   return root.end({ prettyPrint: true });
 }
 
+/** A component of the answer file's architecture (the `settings` element carries it, see buildAnswerFile). */
 function component(settings: XMLBuilder, name: string): XMLBuilder {
   return settings.ele('component', {
     name,
-    processorArchitecture: 'amd64',
+    processorArchitecture: archOf.get(settings.node) ?? 'amd64',
     publicKeyToken: '31bf3856ad364e35',
     language: 'neutral',
     versionScope: 'nonSxS',
@@ -117,6 +137,9 @@ function windowsPE(settings: XMLBuilder, input: AnswerFileInput): void {
   values(os.ele('InstallTo'), { DiskID: input.diskNumber, PartitionID: layout.length });
   values(os, { InstallToAvailablePartition: false });
 
+  // Dynamic Update off: Setup would otherwise fetch updates (and stall without a route out).
+  values(setup.ele('DynamicUpdate'), { Enable: false, WillShowUI: 'Never' });
+
   const userData = setup.ele('UserData');
   values(userData, { AcceptEula: true, FullName: s.username, Organization: 'windock' });
   const key = userData.ele('ProductKey');
@@ -146,107 +169,80 @@ function windowsPE(settings: XMLBuilder, input: AnswerFileInput): void {
 function specialize(settings: XMLBuilder, input: AnswerFileInput): void {
   const s = input.settings;
   values(component(settings, 'Microsoft-Windows-Shell-Setup'), { ComputerName: s.computerName ?? '*' });
+  // Remote Desktop on, with its firewall rule (group by resource id: every UI language).
   values(component(settings, 'Microsoft-Windows-TerminalServices-LocalSessionManager'), { fDenyTSConnections: false });
   const group = component(settings, 'Networking-MPSSVC-Svc').ele('FirewallGroups').ele('FirewallGroup', { 'wcm:action': 'add', 'wcm:keyValue': 'RemoteDesktop' });
   values(group, { Active: true, Group: RDP_FIREWALL_GROUP, Profile: 'all' });
-
-  const commands: { path: string; description: string }[] = [
-    // A local account, never a Microsoft account, even when OOBE has network (Windows 11 OOBE).
-    { path: 'reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\OOBE /v BypassNRO /t REG_DWORD /d 1 /f', description: 'windock: skip the online account (BypassNRO)' },
-    // The power button must shut down from the very first boot, OOBE included: docker stop is an
-    // ACPI power button press. Set here (as SYSTEM, before OOBE) and again at first logon.
-    ...POWER_BUTTON_COMMANDS.map((path) => ({ path, description: 'windock: power button shuts down' })),
-    // Servers ignore the power button at the logon screen unless shutdown without logon is allowed.
-    { path: 'reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System /v shutdownwithoutlogon /t REG_DWORD /d 1 /f', description: 'windock: power button works at the logon screen' },
-  ];
-  if (input.family === 'server' && !meetsComplexity(s.password, s.username)) {
-    // Windows Server enforces password complexity by default, and Setup cannot create the account
-    // with a simpler PASSWORD (the default "admin" included): lift the policy before oobeSystem.
-    commands.push({
-      path:
-        'powershell -NoProfile -NonInteractive -Command "secedit /export /cfg $env:TEMP\\windock-sec.cfg | Out-Null; ' +
-        "(Get-Content $env:TEMP\\windock-sec.cfg) -replace 'PasswordComplexity = 1','PasswordComplexity = 0' | Set-Content $env:TEMP\\windock-sec.cfg; " +
-        'secedit /configure /db $env:windir\\security\\windock.sdb /cfg $env:TEMP\\windock-sec.cfg /areas SECURITYPOLICY | Out-Null"',
-      description: 'windock: PASSWORD is simpler than the server policy allows; complexity requirement off',
-    });
-  }
-  if (isAdministrator(s.username) && input.family === 'client') {
-    commands.push({ path: 'net user Administrator /active:yes', description: 'windock: USERNAME is Administrator' });
-  }
-  if (input.oem) {
-    // The setup image's drive letter is not known in advance: find it by its marker file.
-    commands.push({
-      path: `cmd /c for %d in (D E F G H I J K L M N O P Q R S T U V W X Y Z) do @if exist %d:\\${input.markerFile} xcopy /e /i /h /y %d:\\OEM C:\\OEM`,
-      description: 'windock: copy the OEM folder to C:\\OEM',
-    });
+  membership(settings, input);
+  if (input.family === 'server') {
+    values(component(settings, 'Microsoft-Windows-ServerManager-SvrMgrNc'), { DoNotOpenServerManagerAtLogon: true });
+    values(component(settings, 'Microsoft-Windows-OutOfBoxExperience'), { DoNotOpenInitialConfigurationTasksAtLogon: true });
   }
   const run = component(settings, 'Microsoft-Windows-Deployment').ele('RunSynchronous');
-  commands.forEach((c, i) => values(run.ele('RunSynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, Path: c.path, Description: c.description }));
+  specializeCommands(input).forEach((c, i) => values(run.ele('RunSynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, Path: c.command, Description: c.description }));
+}
+
+/** DOMAIN (UnattendedJoin with the user's credentials, DOMAIN_OU) or WORKGROUP. */
+function membership(settings: XMLBuilder, input: AnswerFileInput): void {
+  const s = input.settings;
+  if (!s.domain && !s.workgroup) return;
+  const id = component(settings, 'Microsoft-Windows-UnattendedJoin').ele('Identification');
+  if (s.domain) {
+    const credentials = id.ele('Credentials');
+    values(credentials, { Domain: s.domain.accountDomain, Username: s.domain.account });
+    // UnattendedJoin takes its password in plain text only (Unattend reference, Credentials | Password).
+    credentials.ele('Password').txt(input.redactSecrets ? REDACTED : s.password);
+    values(id, { JoinDomain: s.domain.name });
+    if (s.domain.ou) values(id, { MachineObjectOU: s.domain.ou });
+  } else if (s.workgroup) {
+    values(id, { JoinWorkgroup: s.workgroup });
+  }
 }
 
 function oobeSystem(settings: XMLBuilder, input: AnswerFileInput): void {
   const s = input.settings;
   international(settings, 'Microsoft-Windows-International-Core', s, false);
+  // Device encryption (BitLocker on a TPM machine) prevented: a VM disk must stay readable
+  // outside the guest (dockur assets/win11x64.xml). The component exists from Windows 10 1809.
+  if (!input.vistaOr7) values(component(settings, 'Microsoft-Windows-SecureStartup-FilterDriver'), { PreventDeviceEncryption: true });
   const shell = component(settings, 'Microsoft-Windows-Shell-Setup');
 
-  values(shell.ele('OOBE'), {
-    HideEULAPage: true,
-    HideLocalAccountScreen: true,
-    HideOEMRegistrationScreen: true,
-    HideOnlineAccountScreens: true,
-    HideWirelessSetupInOOBE: true,
-    // 3: do not send optional diagnostics / no recommended settings (the privacy screens).
-    ProtectYourPC: 3,
-  });
+  values(
+    shell.ele('OOBE'),
+    input.vistaOr7
+      ? { HideEULAPage: true, HideWirelessSetupInOOBE: true, NetworkLocation: 'Work', ProtectYourPC: 3, SkipMachineOOBE: true, SkipUserOOBE: true }
+      : {
+          HideEULAPage: true,
+          HideLocalAccountScreen: true,
+          HideOEMRegistrationScreen: true,
+          HideOnlineAccountScreens: true,
+          HideWirelessSetupInOOBE: true,
+          // 3: do not send optional diagnostics / no recommended settings (the privacy screens).
+          ProtectYourPC: 3,
+        },
+  );
 
   const accounts = shell.ele('UserAccounts');
-  values(accounts.ele('AdministratorPassword'), { Value: encodeUnattendPassword(s.password, 'AdministratorPassword'), PlainText: false });
-  if (!isAdministrator(s.username)) {
+  secret(accounts, input, 'AdministratorPassword');
+  const logonUser = s.domain ? s.domain.account : s.username;
+  if (s.domain) {
+    // The domain account joins the local Administrators (dockur: "added to the local Administrators group").
+    const list = accounts.ele('DomainAccounts').ele('DomainAccountList', { 'wcm:action': 'add' });
+    values(list, { Domain: s.domain.accountDomain });
+    values(list.ele('DomainAccount', { 'wcm:action': 'add' }), { Group: 'Administrators', Name: s.domain.account });
+  } else if (!isAdministrator(s.username)) {
     const account = accounts.ele('LocalAccounts').ele('LocalAccount', { 'wcm:action': 'add' });
-    values(account.ele('Password'), { Value: encodeUnattendPassword(s.password, 'Password'), PlainText: false });
+    secret(account, input, 'Password');
     values(account, { Description: 'windock user', DisplayName: s.username, Group: 'Administrators', Name: s.username });
   }
 
+  // AUTOLOGIN=Y: the account signs in at every boot (a LogonCount no VM reaches), so the desktop
+  // is up for RDP and the viewer. N: the first logon only, which FirstLogonCommands need.
   const logon = shell.ele('AutoLogon');
-  values(logon.ele('Password'), { Value: encodeUnattendPassword(s.password, 'Password'), PlainText: false });
-  // Once: the first logon runs FirstLogonCommands; later logons ask for the password.
-  values(logon, { Enabled: true, LogonCount: 1, Username: s.username });
+  secret(logon, input, 'Password');
+  values(logon, { ...(s.domain ? { Domain: s.domain.accountDomain } : {}), Enabled: true, LogonCount: s.autologin ? AUTOLOGON_EVERY_BOOT : 1, Username: logonUser });
+  values(shell.ele('Display'), { ColorDepth: 32, HorizontalResolution: s.display.width, VerticalResolution: s.display.height });
 
-  const first: { command: string; description: string }[] = [
-    ...POWER_BUTTON_COMMANDS.map((command) => ({ command, description: 'windock: power button shuts down' })),
-    {
-      command: `powershell -NoProfile -NonInteractive -Command "Enable-NetFirewallRule -Group '${RDP_FIREWALL_GROUP}'"`,
-      description: 'windock: allow Remote Desktop through the firewall',
-    },
-  ];
-  // The shared folder (network/samba.ts): a persistent Z: drive, reconnected at every logon, so it
-  // appears once the share is there even when this first logon runs before the network is up.
-  first.push({
-    command: 'cmd /c net use Z: \\\\host.lan\\Data /persistent:yes',
-    description: 'windock: the shared folder (\\\\host.lan\\Data) as drive Z:',
-  });
-  if (input.oem) {
-    first.push({
-      command: 'cmd /c if exist C:\\OEM\\install.bat (cd /d C:\\OEM && call install.bat > C:\\OEM\\install.log 2>&1)',
-      description: 'windock: run install.bat from the OEM folder (once: first logon only)',
-    });
-  }
   const commands = shell.ele('FirstLogonCommands');
-  first.forEach((c, i) => values(commands.ele('SynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, CommandLine: c.command, Description: c.description, RequiresUserInput: false }));
-}
-
-/**
- * Windows' "Password must meet complexity requirements" (Microsoft Learn, security policy
- * settings): at least 6 characters, not containing the account name, and characters from three
- * of: upper case, lower case, digits, other.
- */
-export function meetsComplexity(password: string, username: string): boolean {
-  if (password.length < 6) return false;
-  if (username.length > 2 && password.toLowerCase().includes(username.toLowerCase())) return false;
-  const classes = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
-  return classes >= 3;
-}
-
-function isAdministrator(username: string): boolean {
-  return username.toLowerCase() === 'administrator';
+  firstLogonCommands(input).forEach((c, i) => values(commands.ele('SynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, CommandLine: c.command, Description: c.description, RequiresUserInput: false }));
 }

@@ -13,7 +13,8 @@ import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { GuestProfile, GuestSetup, StorageResult } from '../guest/profile.js';
 import { escapeValue } from '../qemu/args.js';
-import type { PersistedState } from '../state/state-file.js';
+import type { NicModel } from '../qemu/vm-spec.js';
+import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
@@ -41,7 +42,7 @@ export function checkWindowsSettings(config: Config): AppError[] {
 export async function createWindowsProfile(config: Config, log: Logger): Promise<GuestProfile> {
   const stage = await import('./windows-stage.js');
   const base = stage.windowsProfile(config, false);
-  const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs)) : undefined;
+  const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch)) : undefined;
   if (defaults) log.info({ version: defaults.entry.key, bootMode: defaults.bootMode, disk: defaults.disk, nic: defaults.nic }, defaults.devicesReason);
   const media = await import('./version-media.js');
   return {
@@ -50,13 +51,34 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
     settle: (settings: Config, recorded: PersistedState) =>
       // The disk bus only for a new disk: an existing one keeps the bus recorded when it was made (storage-plan.ts).
       defaults ? { ...settings, bootMode: settings.bootMode ?? defaults.bootMode, diskType: settings.diskType ?? (recorded.diskBus ? undefined : defaults.disk) } : settings,
-    nic: defaults?.nic,
     versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
-    prepare: (ctx, storage) => prepareInstall(ctx, storage, stage),
+    prepare: async (ctx, storage) => ({
+      ...(await prepareInstall(ctx, storage, stage)),
+      nic: defaults ? await recordedNic(ctx.state, defaults.nic, ctx.log) : undefined,
+      machine: defaults?.guest,
+    }),
   };
 }
 
-async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<GuestSetup> {
+const NIC_RECORD = stateSlice<NicModel>('nicModel');
+
+/**
+ * The NIC the guest gets: the one recorded at install, so that a later image with or without
+ * virtio drivers never swaps the adapter under an installed Windows (it keeps its network
+ * settings per adapter, and has drivers for this one); the profile's choice, recorded, on the
+ * first run.
+ */
+export async function recordedNic(state: StateFile, chosen: NicModel, log: Logger): Promise<NicModel> {
+  const recorded = await NIC_RECORD.read(state);
+  if (recorded !== undefined) {
+    if (recorded !== chosen) log.info({ recorded, profile: chosen }, 'keeping the NIC model this Windows was installed with');
+    return recorded;
+  }
+  await NIC_RECORD.write(state, chosen);
+  return chosen;
+}
+
+async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<Omit<GuestSetup, 'nic' | 'machine'>> {
   const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR, qemuImg: new QemuImg() });
   const { createBootKeyHandler, SEABIOS_SERCON } = await import('./boot-key.js');
   const extraArgs: string[] = [];

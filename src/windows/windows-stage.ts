@@ -12,14 +12,14 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { RunContext } from '../supervisor/context.js';
-import type { DiskBus, DriveSpec, FirmwareSpec, NicModel } from '../qemu/vm-spec.js';
+import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
 import { readPartitionScheme } from '../storage/media.js';
 import type { QemuImg } from '../storage/qemu-img.js';
 import { BootKeyWatcher } from './boot-key.js';
-import { resolveVersion, type CatalogEntry } from './catalog.js';
+import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { planWindowsMedia, type MediaPlan } from './install-state.js';
-import { windowsSettings } from './settings.js';
-import { buildSetupImage, findDrivers, SETUP_MARKER, windowsDevices, type SetupImage } from './setup-image.js';
+import { answerFileInput } from './answer-input.js';
+import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
 /** Where the Docker image puts the virtio-win drivers when built with them. */
 export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
@@ -29,10 +29,12 @@ export const SETUP_IMAGE_FILE = 'windock-setup.img';
 
 export interface WindowsProfile {
   entry: CatalogEntry;
-  /** The firmware a new disk gets when BOOT_MODE is unset (Windows 11, Server 2025: secure). */
-  bootMode: 'secure' | 'uefi';
+  /** The firmware a new disk gets when BOOT_MODE is unset (Windows 11, Server 2025: secure; before 8: legacy). */
+  bootMode: 'secure' | 'uefi' | 'legacy';
   disk: DiskBus;
   nic: NicModel;
+  /** Machine, USB controller, CPU flags and globals the version needs (catalog data). */
+  guest: GuestMachine;
   /** Why these devices, for the log ("no virtio drivers bundled …"). */
   devicesReason: string;
 }
@@ -46,12 +48,14 @@ export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, drivers
   const resolved = resolveVersion(config.version);
   if (resolved.kind !== 'catalog') return undefined;
   const devices = windowsDevices(resolved.entry, driversAvailable);
-  return { entry: resolved.entry, bootMode: resolved.entry.bootMode, disk: devices.disk, nic: devices.nic, devicesReason: devices.reason };
+  const { entry } = resolved;
+  const guest: GuestMachine = { machine: entry.machine, usb: entry.usb, cpuFlags: entry.cpuFlags, globals: entry.globals, windows: true };
+  return { entry, bootMode: entry.bootMode, disk: devices.disk, nic: devices.nic, guest, devicesReason: devices.reason };
 }
 
 /** Whether the drivers directory holds any driver for this Windows (`<driver>/<os>/amd64`). */
-export async function driversAvailable(driverDir: string | undefined, virtioOs: string | undefined): Promise<boolean> {
-  return (await findDrivers(driverDir, virtioOs)).length > 0;
+export async function driversAvailable(driverDir: string | undefined, virtioOs: string | undefined, arch: 'amd64' | 'x86' = 'amd64'): Promise<boolean> {
+  return (await findDrivers(driverDir, virtioOs, arch)).length > 0;
 }
 
 export interface WindowsInstallDeps {
@@ -69,12 +73,7 @@ export interface WindowsInstall {
   setup: SetupImage | undefined;
 }
 
-/** Windows numbers disks in discovery order; windock lists the system disk first of its hard disks. */
-export function systemDiskNumber(drives: readonly DriveSpec[]): number {
-  const disks = drives.filter((d) => d.media === 'disk');
-  const index = disks.findIndex((d) => d.id === 'system');
-  return index < 0 ? 0 : index;
-}
+export { systemDiskNumber } from './answer-input.js';
 
 export async function prepareWindowsInstall(
   ctx: RunContext,
@@ -97,32 +96,36 @@ export async function prepareWindowsInstall(
   const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
   const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
   const state = await ctx.state.read();
-  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual: ctx.config.manual });
+  // Windows before Vista has no Autounattend.xml: its media boots for a manual install.
+  const manual = ctx.config.manual || !installsHandsOff(profile.entry);
+  if (manual && !ctx.config.manual) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
+  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
   log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
-    const { settings, warnings } = windowsSettings(ctx.config, profile.entry);
-    for (const warning of warnings) log.warn(warning);
     const oem = await hasEntries(deps.oemDir);
+    const { input, warnings } = answerFileInput(ctx.config, {
+      entry: profile.entry,
+      firmware: storage.firmware.mode,
+      drives: storage.drives,
+      systemBus: system?.bus ?? profile.disk,
+      tpm: storage.firmware.mode === 'secure',
+      oem,
+    });
+    const settings = input.settings;
+    for (const warning of warnings) log.warn(warning);
     // Loaded only when a setup image is built: the XML builder is the heaviest import of this stage.
     const { buildAnswerFile } = await import('./unattend.js');
-    const answerFile = buildAnswerFile({
-      settings,
-      family: profile.entry.family,
-      firmware: storage.firmware.mode,
-      diskNumber: systemDiskNumber(storage.drives),
-      tpm: storage.firmware.mode === 'secure',
-      ramBytes: ctx.config.ramSize,
-      oem,
-      markerFile: SETUP_MARKER,
-    });
+    const answerFile = buildAnswerFile(input);
+    log.info({ disk: input.diskNumber, bus: system?.bus }, 'Setup installs to this disk number');
     setup = await buildSetupImage({
       path: join(ctx.config.runDir, SETUP_IMAGE_FILE),
       answerFile,
       oemDir: oem ? deps.oemDir : undefined,
       driverDir: deps.driverDir,
       virtioOs: profile.entry.virtioOs,
+      arch: profile.entry.arch,
       signal: ctx.signal,
     });
     log.info(

@@ -121,10 +121,12 @@ describe('Evaluation Center (replayed)', () => {
     expect(server.requests.length).toBe(before);
   });
 
-  it('reports the IP ban when it is the reason VERSION=11 has no link', async () => {
+  it('VERSION=11 under the IP ban: English falls through to the pinned static file; German, which has none, reports the ban', async () => {
     server = await startMicrosoftReplay('blocked-json');
     const resolved = resolveVersion('win11');
     if (resolved.kind !== 'catalog') throw new Error('win11 must be a catalog key');
-    await expect(resolveWindowsMedia(resolved.entry, resolveLanguage('English'), clients(server), signal())).rejects.toBeInstanceOf(MicrosoftBlockedError);
+    const english = await resolveWindowsMedia(resolved.entry, resolveLanguage('English'), clients(server), signal());
+    expect({ route: english.route, pinned: /^[0-9a-f]{64}$/.test(english.sha256 ?? '') }).toEqual({ route: 'static', pinned: true });
+    await expect(resolveWindowsMedia(resolved.entry, resolveLanguage('German'), clients(server), signal())).rejects.toBeInstanceOf(MicrosoftBlockedError);
   });
 });

@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,6 +18,7 @@ import { buildQemuArgs } from '../../src/qemu/args.js';
 import type { DriveSpec, FirmwareSpec, VmSpec } from '../../src/qemu/vm-spec.js';
 import { buildSetupImage } from '../../src/windows/setup-image.js';
 import { killChild } from '../fixtures/child.js';
+import { qmpAsk } from '../fixtures/qmp-ask.js';
 
 let dir: string;
 let qemu: ChildProcess | undefined;
@@ -34,45 +34,6 @@ afterEach(async () => {
   tpm = undefined;
   await rm(dir, { recursive: true, force: true });
 });
-
-async function qmpAsk(path: string, commands: string[]): Promise<unknown[]> {
-  const socket = await new Promise<ReturnType<typeof connect>>((resolve, reject) => {
-    const s = connect(path, () => resolve(s));
-    s.once('error', reject);
-  });
-  const lines: Record<string, unknown>[] = [];
-  let buffer = '';
-  socket.on('data', (d) => {
-    buffer += String(d);
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, i).trim();
-      buffer = buffer.slice(i + 1);
-      if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  const next = async () => {
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
-      const i = lines.findIndex((m) => !('event' in m));
-      if (i >= 0) return lines.splice(i, 1)[0]!;
-    }
-    throw new Error('QMP timeout');
-  };
-  try {
-    await next();
-    socket.write('{"execute":"qmp_capabilities"}\n');
-    await next();
-    const answers = [];
-    for (const command of commands) {
-      socket.write(`${JSON.stringify({ execute: command })}\n`);
-      const answer = await next();
-      if ('error' in answer) throw new Error(JSON.stringify(answer['error']));
-      answers.push(answer['return']);
-    }
-    return answers;
-  } finally {
-    socket.destroy();
-  }
-}
 
 async function firmwareFor(mode: 'legacy' | 'uefi' | 'secure'): Promise<FirmwareSpec> {
   if (mode === 'legacy') return { mode };

@@ -42,6 +42,16 @@ async function storageWith(system: DriveSpec) {
 const env = { MTOOLS_SKIP_CHECK: '1' };
 
 describe('Windows stage', () => {
+  it('VERSION=xp on a blank disk: the media boots for a manual install (no answer file exists for it), keys armed', async () => {
+    const disk = join(dir, 'storage', 'data.qcow2');
+    await mkdir(join(dir, 'storage'), { recursive: true });
+    await execa('qemu-img', ['create', '-f', 'qcow2', disk, '1G']);
+    const ctx = context({ VERSION: 'xp' });
+    const storage = await storageWith({ id: 'system', path: disk, format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 1 });
+    const win = await prepareWindowsInstall(ctx, { ...storage, firmware: { mode: 'legacy' } }, { oemDir: join(dir, 'no-oem'), driverDir: undefined, qemuImg: new QemuImg() });
+    expect({ ids: win.drives.map((d) => d.id), setup: win.setup, keys: win.plan.pressBootKeys }).toEqual({ ids: ['system', 'install'], setup: undefined, keys: true });
+  });
+
   it('blank disk: builds the setup image with the answer file, arms the key presses', async () => {
     const disk = join(dir, 'storage', 'data.qcow2');
     await mkdir(join(dir, 'storage'), { recursive: true });

@@ -167,7 +167,7 @@ describe('runApp stage order and teardown', () => {
   });
 
   it('passes the guest profile\'s NIC model to the network stage', async () => {
-    const h = harness({ loadGuest: async () => ({ ...plainProfile, nic: 'e1000e' }) });
+    const h = harness({ loadGuest: async () => ({ ...plainProfile, prepare: async (ctx, storage) => ({ ...(await plainProfile.prepare(ctx, storage)), nic: 'e1000e' }) }) });
     const run = h.start();
     await until(() => h.phases.includes('running'), h.seen);
     h.stop.request('SIGTERM');

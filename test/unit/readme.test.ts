@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { OPTIONS, type Option } from '../../src/config/options.js';
+import { CATALOG } from '../../src/windows/catalog.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -14,4 +15,8 @@ it('lists every option with its variable, flag and default', () => {
 it('gives the two commands: run the product and run every test', () => {
   expect(readme).toMatch(/```sh\ndocker compose up\n```/);
   expect(readme).toMatch(/```sh\nmake test\n```/);
+});
+
+it('has a row in the Windows version table for every catalog key', () => {
+  for (const entry of CATALOG) expect(readme).toContain(`| \`${entry.key}\` | `);
 });

@@ -57,6 +57,26 @@ const scenarios: Record<string, VmSpec> = {
     },
     tpmSocket: '/run/windock/swtpm.sock',
   },
+  'Windows XP: i440FX, PIIX IDE disk and CD-ROM as bus masters, rtl8139, UHCI, no NX/long mode': {
+    ...base,
+    drives: [
+      { id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 2 },
+      { id: 'install', path: '/storage/xp.iso', format: 'raw', media: 'cdrom', bus: 'sata', readOnly: true, bootIndex: 1 },
+    ],
+    network: { mode: 'user', mac: '02:11:22:33:44:55', model: 'rtl8139', forwards: [] },
+    guest: { machine: 'pc', usb: 'uhci', cpuFlags: ['nx=off', 'lm=off'], globals: [] },
+  },
+  'Windows 11 under KVM on an AMD host: local-time RTC, no HPET, VMX and arch_capabilities hidden, PIT ticks discarded': {
+    ...base,
+    guest: { machine: 'q35', usb: 'xhci', cpuFlags: [], globals: [], windows: true, amdHost: true },
+  },
+  'Windows 98: no USB at all, pcnet': {
+    ...base,
+    accel: 'tcg',
+    drives: [{ id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 1 }],
+    network: { mode: 'user', mac: '02:11:22:33:44:55', model: 'pcnet', forwards: [] },
+    guest: { machine: 'pc', usb: 'none', cpuFlags: ['nx=off', 'lm=off'], globals: [] },
+  },
   'NVMe disk, passt network, ARGUMENTS appended last': {
     ...base,
     drives: [{ id: 'system', path: '/storage/data.qcow2', format: 'qcow2', media: 'disk', bus: 'nvme', readOnly: false, bootIndex: 1 }],

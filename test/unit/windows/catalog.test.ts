@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/core/errors.js';
-import { CATALOG, catalogKeys, genericKeyFor, resolveVersion, selectImage } from '../../../src/windows/catalog.js';
+import { CATALOG, catalogKeys, genericKeyFor, installsHandsOff, resolveVersion, selectImage, type CatalogEntry } from '../../../src/windows/catalog.js';
+import { windowsSettings } from '../../../src/windows/settings.js';
+import { windowsProfile } from '../../../src/windows/windows-stage.js';
 import { LANGUAGES, parseLocaleTag, resolveLanguage } from '../../../src/windows/languages.js';
 import { checkRefusal, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
 import { fileNameFromUrl } from '../../../src/storage/media.js';
@@ -34,9 +36,106 @@ describe('catalog', () => {
     for (const year of ['2025', '2022', '2019', '2016']) expect(product(year)).toContain(`Server ${year}`);
   });
 
-  it('asks secure boot with a TPM for Windows 11 and Server 2025 only', () => {
+  it('asks secure boot with a TPM for Windows 11 (trimmed ones included) and Server 2025 only', () => {
     const secure = CATALOG.filter((e) => e.bootMode === 'secure').map((e) => e.key).sort();
-    expect(secure).toEqual(['11', '11e', '11l', '2025'].sort());
+    expect(secure).toEqual(['11', '11e', '11l', '11i', '2025', 'core11', 'tiny11'].sort());
+  });
+
+  // dockur/windows src/define.sh parseVersion: every value it accepts, grouped by what it maps to.
+  const DOCKUR: Record<string, string[]> = {
+    '11': ['11', '11p', 'win11', 'pro11', 'win11p', 'windows11', 'windows 11'],
+    '11e': ['11e', 'win11e', 'windows11e', 'windows 11e'],
+    '11l': ['11l', '11ltsc', 'ltsc11', 'win11l', 'win11-ltsc', 'win11x64-ltsc'],
+    '11i': ['11i', '11iot', 'iot11', 'win11i', 'win11-iot', 'win11x64-iot'],
+    '10': ['10', '10p', 'win10', 'pro10', 'win10p', 'windows10', 'windows 10'],
+    '10e': ['10e', 'win10e', 'windows10e', 'windows 10e'],
+    '10l': ['10l', '10ltsc', 'ltsc10', 'win10l', 'win10-ltsc', 'win10x64-ltsc'],
+    '10i': ['10i', '10iot', 'iot10', 'win10i', 'win10-iot', 'win10x64-iot'],
+    '8': ['8', '8p', '81', '81p', 'pro8', '8.1', 'win8', 'win8p', 'win81', 'win81p', 'windows 8'],
+    '8e': ['8e', '81e', '8.1e', 'win8e', 'win81e', 'windows 8e'],
+    '7u': ['7', 'win7', 'windows7', 'windows 7', '7u', 'win7u', 'windows7u', 'windows 7u'],
+    '7e': ['7e', 'win7e', 'windows7e', 'windows 7e'],
+    '7ux86': ['7x86', 'win7x86', 'win732', 'windows7x86', '7ux86', '7u32', 'win7x86-ultimate'],
+    '7ex86': ['7ex86', '7e32', 'win7x86-enterprise'],
+    vu: ['vista', 'vs', '6', 'winvista', 'windowsvista', 'windows vista', 'vistu', 'vu', '6u', 'winvistu'],
+    ve: ['viste', 've', '6e', 'winviste'],
+    vux86: ['vistax86', 'vista32', '6x86', 'winvistax86', 'windowsvistax86', 'vux86', 'vu32', 'winvistax86-ultimate'],
+    vex86: ['vex86', 've32', 'winvistax86-enterprise'],
+    xp: ['xp', 'xp32', 'xpx86', '5', '5x86', 'winxp', 'winxp86', 'windowsxp', 'windows xp'],
+    xp64: ['xp64', 'xpx64', '5x64', 'winxp64', 'winxpx64', 'windowsxp64', 'windowsxpx64'],
+    '2k': ['2k', '2000', 'win2k', 'win2000', 'windows2k', 'windows2000'],
+    me: ['me', 'winme', 'win9x', 'windowsme', 'windows me'],
+    '98': ['98', '98se', 'win98', 'win98se', 'windows98', 'windows98se', 'windows 98', 'windows 98 se'],
+    '95': ['95', '95c', 'win95', 'win95c', 'windows95', 'windows 95'],
+    '2025': ['25', '2025', 'win25', 'win2025', 'windows2025', 'windows 2025'],
+    '2022': ['22', '2022', 'win22', 'win2022', 'windows2022', 'windows 2022'],
+    '2019': ['19', '2019', 'win19', 'win2019', 'windows2019', 'windows 2019'],
+    '2016': ['16', '2016', 'win16', 'win2016', 'windows2016', 'windows 2016'],
+    hv: ['hv', 'hyperv', 'hyper v', 'hyper-v', '19hv', '2019hv', 'win2019hv'],
+    '2012': ['2012', '2012r2', 'win2012', 'win2012r2', 'windows2012', 'windows 2012'],
+    '2008': ['2008', '2008r2', '2k8', 'win2008', 'win2008r2', 'windows2008', 'windows 2008'],
+    '2003': ['2003', '2003r2', '2k3', 'win2003', 'win2003r2', 'windows2003', 'windows 2003'],
+    core11: ['core11', 'core 11'],
+    tiny11: ['tiny11', 'tiny 11'],
+    tiny10: ['tiny10', 'tiny 10'],
+  };
+
+  it.each(Object.entries(DOCKUR))('accepts every dockur spelling of %s', (key, spellings) => {
+    const seen = spellings.map((s) => {
+      const r = resolveVersion(s);
+      return r.kind === 'catalog' ? r.entry.key : r.url;
+    });
+    expect(seen).toEqual(spellings.map(() => key));
+  });
+
+  it('keeps IoT separate from LTSC', () => {
+    const file = (v: string) => {
+      const r = resolveVersion(v);
+      return r.kind === 'catalog' ? r.entry.routes.map((x) => ('url' in x ? x.url : 'file' in x ? x.file : x.page)).join(' ') : '';
+    };
+    expect(file('11l')).toContain('CLIENT_LTSC_EVAL');
+    expect(file('11l')).not.toContain('IOT');
+    expect(file('11i')).toContain('CLIENT_IOT_LTSC_EVAL');
+  });
+
+  const entry = (v: string): CatalogEntry => {
+    const r = resolveVersion(v);
+    if (r.kind !== 'catalog') throw new Error(v);
+    return r.entry;
+  };
+
+  it.each([
+    // key, firmware, machine, disk and NIC without drivers, USB, hands-off
+    ['11', 'secure', 'q35', 'sata', 'e1000e', 'xhci', true],
+    ['2008', 'legacy', 'q35', 'sata', 'e1000e', 'uhci', true],
+    ['7u', 'legacy', 'q35', 'sata', 'e1000', 'uhci', true],
+    ['vux86', 'legacy', 'q35', 'sata', 'e1000', 'uhci', true],
+    ['xp', 'legacy', 'pc', 'ide', 'rtl8139', 'uhci', false],
+    ['2k', 'legacy', 'pc', 'ide', 'rtl8139', 'uhci', false],
+    ['2003', 'legacy', 'pc', 'ide', 'rtl8139', 'uhci', false],
+    ['98', 'legacy', 'pc', 'ide', 'pcnet', 'none', false],
+    ['95', 'legacy', 'pc', 'ide', 'pcnet', 'none', false],
+  ] as const)('VERSION=%s gets %s firmware, a %s machine, %s disk, %s NIC, %s USB (hands-off: %s)', (key, firmware, machine, disk, nic, usb, handsOff) => {
+    const e = entry(key);
+    const profile = windowsProfile({ boot: undefined, version: key }, false);
+    expect({ firmware: profile?.bootMode, machine: profile?.guest.machine, disk: profile?.disk, nic: profile?.nic, usb: profile?.guest.usb, handsOff: installsHandsOff(e) })
+      .toEqual({ firmware, machine, disk, nic, usb, handsOff });
+  });
+
+  it('takes NX and long mode away from 32-bit Windows before 8, and keeps 64-bit ones whole', () => {
+    for (const e of CATALOG) {
+      const old32 = e.arch === 'x86';
+      expect({ key: e.key, flags: e.cpuFlags }).toEqual({ key: e.key, flags: old32 ? ['nx=off', 'lm=off'] : [] });
+    }
+    expect(entry('7ux86').globals).toEqual(['q35-pcihost.x-pci-hole64-fix=false']);
+    expect(entry('95').acpiPowerButton).toBe(false);
+  });
+
+  it('gives every mirror route a pinned digest, and installs every Vista-or-later entry from an answer file', () => {
+    for (const e of CATALOG) {
+      for (const r of e.routes) if (r.kind === 'mirror') expect(r.sha256, `${e.key} ${r.file}`).toMatch(/^[0-9a-f]{64}$/);
+      expect({ key: e.key, install: e.install }).toEqual({ key: e.key, install: e.machine === 'pc' ? 'manual' : 'xml' });
+    }
   });
 
   it('passes a URL in VERSION through', () => {
@@ -61,11 +160,12 @@ describe('catalog', () => {
       expect(entry.routes.length).toBeGreaterThan(0);
       for (const route of entry.routes) {
         if (route.kind !== 'static') continue;
+        expect(route.url).toMatch(/^https:\/\/[a-z-]+\.(download\.prss\.)?microsoft\.com\//);
         expect(route.url.startsWith('https://')).toBe(true);
         if (route.sha256 !== undefined) expect(route.sha256).toMatch(/^[0-9a-f]{64}$/);
         if (route.size !== undefined) expect(Number.isSafeInteger(route.size)).toBe(true);
       }
-      expect(entry.minRamBytes).toBeGreaterThanOrEqual(2 * 2 ** 30);
+      expect(entry.minRamBytes).toBeGreaterThanOrEqual(entry.machine === 'pc' ? 2 ** 28 : 2 ** 30);
     }
   });
 
@@ -97,6 +197,36 @@ describe('languages', () => {
     expect(resolveLanguage('en_US:en').culture).toBe('en-US');
     expect(resolveLanguage('de_DE.UTF-8').culture).toBe('de-DE');
     expect(() => resolveLanguage('Klingon')).toThrow(/LANGUAGE must be/);
+  });
+
+  it('takes any regional variant of a supported language, as dockur does (pt → pt-BR, other pt-* → pt-PT)', () => {
+    const seen = ['en-AU', 'en_ca', 'de-AT', 'de-CH', 'fr-BE', 'es-AR', 'pt', 'Portuguese', 'pt-AO', 'pt-PT', 'pt-BR', 'en-GB', 'zh-SG', 'sr-Latn-ME']
+      .map((raw) => [raw, resolveLanguage(raw).culture]);
+    expect(Object.fromEntries(seen)).toEqual({
+      'en-AU': 'en-US', en_ca: 'en-US', 'de-AT': 'de-DE', 'de-CH': 'de-DE', 'fr-BE': 'fr-FR', 'es-AR': 'es-ES', pt: 'pt-BR', Portuguese: 'pt-BR',
+      'pt-AO': 'pt-PT', 'pt-PT': 'pt-PT', 'pt-BR': 'pt-BR', 'en-GB': 'en-GB', 'zh-SG': 'zh-CN', 'sr-Latn-ME': 'sr-Latn-RS',
+    });
+    expect(() => resolveLanguage('xx-YY')).toThrow(/LANGUAGE must be/);
+  });
+
+  it('keeps the regional format a regional LANGUAGE names, unless REGION says otherwise', () => {
+    const e = CATALOG.find((x) => x.key === '11')!;
+    const base = { username: 'Docker', password: 'admin', edition: undefined, key: undefined, computerName: undefined, keyboard: undefined };
+    const of = (language: string, region?: string) => {
+      const s = windowsSettings({ ...base, language, region }, e).settings;
+      return [s.uiLanguage, s.locale];
+    };
+    expect(of('en-AU')).toEqual(['en-US', 'en-AU']);
+    expect(of('de-AT', 'de-CH')).toEqual(['de-DE', 'de-CH']);
+    expect(of('French')).toEqual(['fr-FR', 'fr-FR']);
+  });
+
+  it('EDITION=Core names the Standard Core image that exists on server media', () => {
+    const e = (k: string) => CATALOG.find((x) => x.key === k)!;
+    expect(selectImage(e('2022'), 'Core')).toEqual({ by: 'name', value: 'Windows Server 2022 SERVERSTANDARDCORE' });
+    expect(selectImage(e('2019'), 'core')).toEqual({ by: 'name', value: 'Windows Server 2019 SERVERSTANDARDCORE' });
+    expect(selectImage(e('2022'), 'Datacenter Core')).toEqual({ by: 'name', value: 'Windows Server 2022 SERVERDATACENTERCORE' });
+    expect(selectImage(e('2012'), 'Core')).toEqual({ by: 'name', value: 'Windows Server 2012 R2 SERVERSTANDARDCORE' });
   });
 
   it('has unique aliases', () => {

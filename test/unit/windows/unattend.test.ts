@@ -2,47 +2,13 @@
  * The answer file, checked by parsing it back (xmlbuilder2's DOM), never by searching strings:
  * well-formed XML, the right values in the right passes and components, for a matrix of settings.
  */
-import { create } from 'xmlbuilder2';
 import { describe, expect, it } from 'vitest';
+import { child, commandsOf, comp, kids, parse, pass, path, text } from './xml-dom.js';
 import { resolveVersion, type CatalogEntry } from '../../../src/windows/catalog.js';
 import { windowsSettings } from '../../../src/windows/settings.js';
 import { buildAnswerFile, encodeUnattendPassword, meetsComplexity, RDP_FIREWALL_GROUP, type AnswerFileInput } from '../../../src/windows/unattend.js';
 
 const GiB = 2 ** 30;
-
-type El = {
-  localName: string;
-  namespaceURI: string | null;
-  textContent: string | null;
-  getAttribute(name: string): string | null;
-  nodeType: number;
-  childNodes: ArrayLike<El>;
-};
-
-function parse(xml: string): El {
-  const doc = create(xml).node as unknown as { documentElement: El };
-  return doc.documentElement;
-}
-// childNodes, not children: the DOM's `children` collection lists descendants, not only children.
-const kids = (el: El, name?: string) => Array.from(el.childNodes).filter((c) => c.nodeType === 1 && (name === undefined || c.localName === name));
-const child = (el: El, name: string): El => {
-  const found = kids(el, name);
-  if (found.length !== 1) throw new Error(`expected one <${name}> in <${el.localName}>, found ${found.length}`);
-  return found[0]!;
-};
-const path = (el: El, ...names: string[]): El => names.reduce(child, el);
-const text = (el: El, ...names: string[]) => path(el, ...names).textContent;
-const pass = (root: El, name: string) => {
-  const found = kids(root, 'settings').filter((s) => s.getAttribute('pass') === name);
-  expect(found).toHaveLength(1);
-  return found[0]!;
-};
-const comp = (settings: El, name: string) => {
-  const found = kids(settings, 'component').filter((c) => c.getAttribute('name') === name);
-  if (found.length !== 1) throw new Error(`component ${name}: ${found.length}`);
-  return found[0]!;
-};
-const commandsOf = (list: El, item: string, field: string) => kids(list, item).map((c) => text(c, field));
 
 function entry(key: string): CatalogEntry {
   const r = resolveVersion(key);
@@ -124,7 +90,8 @@ describe('Autounattend.xml', () => {
     expect(account.getAttribute('wcm:action')).toBe('add');
     expect(text(account, 'Name')).toBe('Docker');
     expect(text(account, 'Group')).toBe('Administrators');
-    expect(text(shell, 'AutoLogon', 'LogonCount')).toBe('1');
+    // AUTOLOGIN defaults to Y: automatic logon at every boot.
+    expect(text(shell, 'AutoLogon', 'LogonCount')).toBe('65432');
     const first = commandsOf(child(shell, 'FirstLogonCommands'), 'SynchronousCommand', 'CommandLine');
     expect(first).toContain('powercfg /setacvalueindex SCHEME_CURRENT SUB_BUTTONS PBUTTONACTION 3');
     expect(first).toContain('powercfg /setdcvalueindex SCHEME_CURRENT SUB_BUTTONS PBUTTONACTION 3');
