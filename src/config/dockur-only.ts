@@ -25,7 +25,6 @@ export const DOCKUR_ONLY: readonly DockurOnly[] = [
   { env: 'REMOVE', instead: 'windock keeps the downloaded ISO in STORAGE', same: N },
   // CPU, memory, storage
   { env: 'DISK_FLAGS', instead: 'windock creates qcow2 disks with its own options (DISK_FMT, ALLOCATE)' },
-  { env: 'DEVICE', instead: "windock's system disk stays STORAGE/data.qcow2 (or data.img); pass the device as DEVICE2 (or mount it at /disk2) to attach it as a second disk" },
   { env: 'DISK_NAME', instead: 'windock names its disks data.qcow2 / data.img (data2… for extra disks)', same: ['data'] },
   // Network
   { env: 'IP', instead: "windock's DHCP server gives the guest the first free address of its own subnet" },

@@ -18,7 +18,7 @@ export type ExtraDiskSettings = Pick<
 
 type Kind = 'block' | 'file' | 'dir' | 'missing' | 'other';
 
-async function kindOf(path: string): Promise<Kind> {
+export async function kindOf(path: string): Promise<Kind> {
   try {
     const s = await stat(path);
     return s.isBlockDevice() ? 'block' : s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other';

@@ -26,6 +26,7 @@ import {
   type MediaSource,
 } from './media.js';
 import { observeExtraDisks } from './extra-disks-observe.js';
+import { observeSystemDevice } from './system-device.js';
 import { QemuImg } from './qemu-img.js';
 import type { PersistedState } from '../state/state-file.js';
 import { ensureStorageDir } from './storage-dir.js';
@@ -121,9 +122,11 @@ export async function prepareStorage(
   }
   const state = await ctx.state.read();
 
-  const disk = await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log, ctx.signal);
+  const disk =
+    (await observeSystemDevice(ctx.config, deps.qemuImg, ctx.signal)) ??
+    (await observeSystemDisk(deps.qemuImg, storageDir, ctx.config.diskFmt, state, scratchDir, log, ctx.signal));
   let media: ObservedMedia | undefined;
-  if (!disk) {
+  if (!disk || (disk.device?.blank && !state.install?.mediaAttached)) {
     media = await acquireMedia(ctx, deps, storageDir, scratchDir, log);
   } else {
     media = await observeAttachedIso(deps.qemuImg, state, storageDir, scratchDir, ctx.config.bootTrust, log);

@@ -28,6 +28,8 @@ export interface ObservedDisk {
   /** The resolved backing file when the disk is an overlay. */
   backingFile: string | undefined;
   partitionScheme: PartitionScheme | undefined;
+  /** DEVICE (system-device.ts): a block device, attached raw as it is; `blank` when its first MiB is all zeros. */
+  device?: { blank: boolean };
 }
 
 /** A file's identity, recorded when an overlay is made on it and compared on every start. */
@@ -124,7 +126,13 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
   let diskKind: 'new' | 'existing' | 'image';
   let scheme: PartitionScheme | undefined;
 
-  if (observed.disk) {
+  if (observed.disk?.device) {
+    const made = planOnDevice(observed.disk, observed, record, decisions);
+    systemDisk = { path: observed.disk.path, format: 'raw' };
+    currentSize = observed.disk.virtualSize;
+    diskKind = made;
+    scheme = observed.disk.partitionScheme;
+  } else if (observed.disk) {
     const disk = observed.disk;
     systemDisk = { path: disk.path, format: disk.format };
     currentSize = disk.virtualSize;
@@ -172,7 +180,12 @@ export function planStorage(config: PlanConfig, observed: StorageObservation): S
 
   // Growth: a larger DISK_SIZE grows the disk, a smaller one is refused (exit 2) — except that the
   // untouched default never refuses: a user who did not set DISK_SIZE keeps a larger disk as is.
-  if (config.diskSize > currentSize) {
+  // A block device has the size it has.
+  if (observed.disk?.device) {
+    if (config.diskSize !== OPTIONS.diskSize.default) {
+      decisions.push({ decision: 'leave DISK_SIZE unused', reason: `the system disk is the block device ${systemDisk.path} (${formatSize(currentSize)}), attached as it is`, level: 'warn' });
+    }
+  } else if (config.diskSize > currentSize) {
     const reason = 'DISK_SIZE is larger than the disk; the guest must extend its partition to use the space';
     const newDisk = actions.find((a) => a.kind === 'create-overlay' && a.target === systemDisk.path);
     if (newDisk && newDisk.kind === 'create-overlay') {
@@ -289,6 +302,35 @@ function planFromImage(
   return { disk: { path: target, format: 'qcow2' }, size: base.size };
 }
 
+/**
+ * DEVICE as the system disk. A blank device (first MiB all zeros) gets the install, as a new disk
+ * would; so does one an install onto it is still under way (windock.json); anything else holds
+ * someone's data and is booted as it is. A disk image cannot be written onto a device.
+ */
+function planOnDevice(disk: ObservedDisk, observed: StorageObservation, record: StoragePlan['record'], decisions: Decision[]): 'new' | 'existing' {
+  const installing = observed.state.install?.mediaAttached === true && observed.state.install.bootedFromDisk === false;
+  const media = observed.media;
+  if (!disk.device?.blank || installing || !media) {
+    decisions.push({
+      decision: 'boot the block device',
+      reason: installing ? 'an install onto it is under way (windock.json)' : disk.device?.blank ? 'it is blank, but there is no install media' : 'it is not blank: it holds data, which windock never overwrites',
+      level: disk.device?.blank && !installing ? 'warn' : 'info',
+      details: { disk: disk.path },
+    });
+    return installing ? 'new' : 'existing';
+  }
+  if (media.kind !== 'iso') {
+    throw new AppError('config', `DEVICE ${disk.path} is the system disk and BOOT is the disk image ${media.source}: windock does not write an image onto a device`, {
+      hint: 'Unset DEVICE to boot the image under a copy-on-write overlay in STORAGE, or write it onto the device yourself (qemu-img convert -O raw IMAGE DEVICE) and unset BOOT.',
+      details: { device: disk.path, boot: media.source },
+    });
+  }
+  record.media = { source: media.source, kind: 'iso', path: media.path, size: media.identity.size, mtimeMs: media.identity.mtimeMs };
+  record.install = { mediaAttached: true, bootedFromDisk: false };
+  decisions.push({ decision: 'install onto the block device', reason: 'it is blank (its first MiB is all zeros)', level: 'info', details: { disk: disk.path } });
+  return 'new';
+}
+
 /** An existing overlay's base must be the very file it was made on: a changed base corrupts the guest. */
 function checkBase(disk: ObservedDisk, observed: StorageObservation): void {
   const recorded = observed.state.base;
@@ -325,6 +367,7 @@ function planDrives(
     bus: config.diskType ?? observed.state.diskBus ?? DEFAULT_DISK_BUS,
     readOnly: false,
     bootIndex: 1,
+    ...(observed.disk?.device ? { driver: 'host_device' as const } : {}),
   };
   const media = observed.media;
   const install = record.install ?? observed.state.install;
