@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { withParentDeathSignal } from './child-lifetime.js';
 import { within } from './deadline.js';
 import { KILL_WAIT_MS, terminate } from './terminate.js';
 
@@ -45,6 +46,12 @@ export interface ProgramOptions {
   maxOutputBytes?: number;
   /** Time between SIGTERM and SIGKILL after a deadline or abort; 2 s by default. */
   graceMs?: number;
+  /**
+   * The kernel ends the program when windock dies, even by SIGKILL (child-lifetime.ts). For the
+   * long ones (qemu-img convert, tar of a box): without it, a killed windock leaves a conversion
+   * writing into STORAGE that the next start would race.
+   */
+  dieWithParent?: boolean;
 }
 
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
@@ -56,8 +63,8 @@ interface Exit {
 }
 
 export function runProgram(argv: readonly string[], options: ProgramOptions = {}): Promise<ProgramResult> {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new RangeError('runProgram needs a program name');
+  if (argv[0] === undefined) throw new RangeError('runProgram needs a program name');
+  const [file, args] = options.dieWithParent ? withParentDeathSignal(argv) : [argv[0], argv.slice(1)];
   const limit = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve) => {
     let endedBy: ProgramEnd = 'exit';

@@ -101,7 +101,7 @@ export async function extractBox(boxPath: string, storageDir: string, signal?: A
   const work = join(storageDir, `.extract-${randomUUID()}`);
   await mkdir(work);
   try {
-    const result = await runProgram(['tar', '-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'], { signal });
+    const result = await runProgram(['tar', '-x', '-S', '-f', boxPath, '-C', work, '--no-same-owner', '--wildcards', '--no-anchored', 'box.img'], { signal, dieWithParent: true });
     // A stop request ends the extraction; it says nothing about the box.
     if (result.endedBy === 'abort') signal?.throwIfAborted();
     if (!result.ok) {

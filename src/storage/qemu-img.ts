@@ -49,7 +49,7 @@ export type QemuImgRun = (args: string[], options: RunOptions) => Promise<string
 
 export function spawnQemuImg(binary = 'qemu-img'): QemuImgRun {
   return async (args, options) => {
-    const result = await runProgram([binary, ...args], { signal: options.signal, timeoutMs: options.timeoutMs });
+    const result = await runProgram([binary, ...args], { signal: options.signal, timeoutMs: options.timeoutMs, dieWithParent: true });
     // A stop request is not a failure of the image: the stop's own reason goes up, so the run
     // ends as a stop (exit 0) rather than as "media could not be read".
     if (result.endedBy === 'abort' && options.signal?.aborted) throw options.signal.reason;
