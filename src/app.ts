@@ -161,7 +161,8 @@ export async function runApp(options: AppOptions): Promise<number> {
     run.guest = guest.hooks;
     const tpm = storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined;
     if (tpm) resources.push(tpm);
-    const network = (run.network = await adapters.startNetwork(stageCtx, host, guest.nic));
+    // ADAPTER wins over the NIC the guest profile chose, which wins over the network's default.
+    const network = (run.network = await adapters.startNetwork(stageCtx, host, config.adapter ?? guest.nic));
     resources.push(network);
     supervisor.guestAddress(network.guestAddress);
     ctx.signal.throwIfAborted();
@@ -173,8 +174,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       cpuCores: config.cpuCores,
       firmware: storage.firmware,
       drives: (run.drives = guest.drives),
-      // ADAPTER wins over the NIC the guest profile chose, which wins over the network's default.
-      network: network.spec.mode === 'none' || !config.adapter ? network.spec : { ...network.spec, model: config.adapter },
+      network: network.spec,
       qmpSocket: join(config.runDir, 'qmp.sock'),
       vncSocket,
       tpmSocket: tpm?.socket,

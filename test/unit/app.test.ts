@@ -47,7 +47,7 @@ const untilStopped = (signal: AbortSignal) => new Promise<never>((_, reject) => 
 type Guest = 'powers-off' | 'ignores';
 
 /** A run with fake stages; `overrides` replace single stages. */
-function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-off') {
+function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-off', env: Record<string, string> = {}) {
   const events: string[] = [];
   const phases: Phase[] = [];
   const lines: string[] = [];
@@ -117,7 +117,7 @@ function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-of
     ...overrides,
   };
   const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) }) });
-  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), BOOT: join(dir, 'boot.qcow2'), SHUTDOWN_TIMEOUT: '30' });
+  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), BOOT: join(dir, 'boot.qcow2'), SHUTDOWN_TIMEOUT: '30', ...env });
   const start = () => runApp({ config, log, stop, adapters });
   const seen = () => `events ${JSON.stringify(events)}, phases ${JSON.stringify(phases)}, log tail ${lines.slice(-3).join('')}`;
   return { start, stop, events, phases, viewerLoads, died, powerOff, seen, qmp: qmp as unknown as QmpClient, closed: () => events.filter((e) => e.startsWith('close ')) };
@@ -164,6 +164,16 @@ describe('runApp stage order and teardown', () => {
     expect(await h.start(), h.seen()).toBe(5);
     expect(h.events, h.seen()).toContain('kill SIGKILL');
     expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close tpm', 'close web server', 'close lab']);
+  });
+
+  it('passes ADAPTER to the network stage over the guest profile\'s NIC model', async () => {
+    const guestNic = { loadGuest: async () => ({ ...plainProfile, prepare: async (ctx: RunContext, storage: Parameters<typeof plainProfile.prepare>[1]) => ({ ...(await plainProfile.prepare(ctx, storage)), nic: 'e1000e' }) }) };
+    const h = harness(guestNic, 'powers-off', { ADAPTER: 'rtl8139' });
+    const run = h.start();
+    await until(() => h.phases.includes('running'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    expect(h.events, h.seen()).toContain('build network nic=rtl8139');
   });
 
   it('passes the guest profile\'s NIC model to the network stage', async () => {
