@@ -34,11 +34,7 @@ const EXAMPLES: Example[] = [
   {
     source: 'readme "How do I join an Active Directory domain?"',
     env: { DOMAIN: 'example.com', DOMAIN_OU: 'OU=Virtual Machines,OU=Servers,DC=example,DC=com' },
-    expect: () => ({}),
-    warnings: [
-      'DOMAIN=example.com: windock does not join a domain; join it after the install',
-      'DOMAIN_OU=OU=Virtual Machines,OU=Servers,DC=example,DC=com: windock does not join a domain; join it after the install',
-    ],
+    expect: () => ({ domain: 'example.com', domainOu: 'OU=Virtual Machines,OU=Servers,DC=example,DC=com' }),
   },
   { source: 'readme "How do I select the Windows language?"', env: { LANGUAGE: 'French' }, expect: () => ({ language: 'French' }) },
   { source: 'readme "How do I select the keyboard layout?"', env: { REGION: 'en-US', KEYBOARD: 'en-US' }, expect: () => ({ region: 'en-US', keyboard: 'en-US' }) },
@@ -46,8 +42,7 @@ const EXAMPLES: Example[] = [
   {
     source: 'readme "How do I run a command after installation?"',
     env: { COMMAND: 'reg add "HKLM\\Software\\Example" /v Enabled /t REG_DWORD /d 1 /f' },
-    expect: () => ({}),
-    warnings: ['COMMAND=reg add "HKLM\\Software\\Example" /v Enabled /t REG_DWORD /d 1 /f: windock runs no command after the install'],
+    expect: () => ({ command: 'reg add "HKLM\\Software\\Example" /v Enabled /t REG_DWORD /d 1 /f' }),
   },
   // LAN mode's meaning belongs to the DHCP row (another part of issue 13); here: accepted.
   { source: 'readme "How can Windows acquire an IP address from my router?"', env: { DHCP: 'Y' }, expect: () => ({}) },
