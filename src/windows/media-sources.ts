@@ -41,6 +41,8 @@ export interface SourceAttempt {
   url?: string;
   /** Microsoft refused the caller's address (the IP ban). */
   banned?: boolean;
+  /** An answer a retry cannot change (no media in the language). */
+  definitive?: boolean;
 }
 
 export type SourceStep = { kind: 'try'; index: number; retry: boolean } | { kind: 'skip'; index: number; reason: string };
@@ -99,9 +101,10 @@ const size = (value: number | undefined) => (value === undefined ? {} : { size: 
 /**
  * The next step, given the attempts so far; undefined when every source is used up. A source is
  * used up once it was skipped, its download failed, or its lookups ran out. A live flow is not
- * retried after Microsoft refused the address (asking again does not lift the ban and may extend
- * it), and no later live Microsoft flow is asked then either. A file that failed already is not
- * fetched again under another source's name.
+ * retried after a definitive answer (no media in the language), nor after Microsoft refused the
+ * address (asking again does not lift the ban and may extend it), and no later live Microsoft
+ * flow is asked then either. A file that failed already is not fetched again under another
+ * source's name.
  */
 export function nextSource(plan: readonly PlannedSource[], attempts: readonly SourceAttempt[]): SourceStep | undefined {
   const banned = attempts.some((a) => a.banned);
@@ -115,7 +118,7 @@ export function nextSource(plan: readonly PlannedSource[], attempts: readonly So
       if (source.url && failedUrls.has(stripQuery(source.url))) return { kind: 'skip', index, reason: 'the same file failed already' };
       return { kind: 'try', index, retry: false };
     }
-    if (own.length < source.lookups && !own.some((a) => a.banned)) return { kind: 'try', index, retry: true };
+    if (own.length < source.lookups && !own.some((a) => a.banned || a.definitive)) return { kind: 'try', index, retry: true };
   }
   return undefined;
 }

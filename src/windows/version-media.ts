@@ -22,7 +22,7 @@ import type { RunContext } from '../supervisor/context.js';
 import { resolveVersion, type CatalogEntry, type ResolvedVersion } from './catalog.js';
 import { regionalLocale, resolveLanguage, type WindowsLanguage } from './languages.js';
 import { nextSource, pinnedFor, planSources, sourcesExhausted, stripQuery, type PlannedSource, type SourceAttempt } from './media-sources.js';
-import { ConsumerDownloadClient, EvalCenterClient, MicrosoftBlockedError, type ClientOptions } from './microsoft-download.js';
+import { ConsumerDownloadClient, EvalCenterClient, MicrosoftBlockedError, NoLocalizedMediaError, type ClientOptions } from './microsoft-download.js';
 import { defaultUserMediaPaths, findUserMedia, misplacedHint, type UserMediaPaths } from './user-media.js';
 
 /**
@@ -134,7 +134,8 @@ async function downloadFromSources(
       target = await lookUp(source, entry, deps.microsoft, ctx.signal);
     } catch (error) {
       if (ctx.signal.aborted) throw error;
-      attempts.push({ index: step.index, stage: 'lookup', reason: errorMessage(error), ...(error instanceof MicrosoftBlockedError ? { banned: true } : {}) });
+      const kind = error instanceof MicrosoftBlockedError ? { banned: true } : error instanceof NoLocalizedMediaError ? { definitive: true } : {};
+      attempts.push({ index: step.index, stage: 'lookup', reason: errorMessage(error), ...kind });
       log.warn({ source: source.label, reason: errorMessage(error) }, 'download link lookup failed; trying the next source');
       continue;
     }

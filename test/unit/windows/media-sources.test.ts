@@ -103,6 +103,12 @@ describe('nextSource', () => {
     ]);
   });
 
+  it('does not retry a lookup whose answer cannot change (no media in the language)', () => {
+    const plan = planSources(entry('2022'), de, []);
+    expect(nextSource(plan, [{ index: 0, stage: 'lookup', reason: 'no German media', definitive: true }])).toEqual({ kind: 'try', index: 1, retry: false });
+    expect(plan[1]!.fallback).toBe(true);
+  });
+
   it('does not fetch a file again under another name once its download failed (live link = static link)', () => {
     const plan = planSources(entry('2022'), en, []);
     const staticUrl = plan[1]!.url!;
