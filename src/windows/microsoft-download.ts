@@ -183,12 +183,7 @@ export class ConsumerDownloadClient {
     );
     const skus = parseSkuList(skuAnswer.text, page);
     const sku = pickSku(skus, language);
-    if (!sku) {
-      throw new AppError('media', `Microsoft offers ${page} in no language matching LANGUAGE=${language.name}`, {
-        hint: `Languages offered: ${skus.map((s) => s.Language).join(', ')}.`,
-        details: { page, language: language.culture },
-      });
-    }
+    if (!sku) throw new NoLocalizedMediaError(`Microsoft's download flow`, page, language, skus.map((s) => s.Language), 'offers');
 
     const linkAnswer = await this.#http.get(
       `${www}/software-download-connector/api/GetProductDownloadLinksBySku?${query({ ProductEditionId: 'undefined', SKU: sku.Id })}`,
@@ -236,7 +231,7 @@ export class EvalCenterClient {
    */
   async getLink(page: string, linkIndex: number, language: WindowsLanguage, signal: AbortSignal): Promise<DownloadTarget> {
     const eval_ = language.evalCulture;
-    if (!eval_) throw new NoLocalizedMediaError(page, language, []);
+    if (!eval_) throw new NoLocalizedMediaError('the Evaluation Center', page, language, []);
     const pageUrl = `${this.#endpoints.www}/en-us/evalcenter/download-${page}`;
     const answer = await this.#http.get(pageUrl, signal);
     expectOk(answer, 'the Evaluation Center page');
@@ -255,7 +250,7 @@ export class EvalCenterClient {
       if (namesCulture(target, eval_.culture)) matched.push(target);
     }
     const chosen = matched[linkIndex];
-    if (!chosen) throw new NoLocalizedMediaError(page, language, seen);
+    if (!chosen) throw new NoLocalizedMediaError('the Evaluation Center', page, language, seen);
     // Follow the target to the file itself: its name is the ISO's name, its length the size.
     const head = await this.#http.get(chosen, signal, { method: 'HEAD' });
     expectOk(head, 'the Evaluation Center link');
@@ -269,10 +264,11 @@ export class EvalCenterClient {
   }
 }
 
-/** The Evaluation Center has no media in the language: the English fallback's cue. */
+/** Microsoft has no media in the language: a retry cannot change it; the English fallback's cue. */
 export class NoLocalizedMediaError extends AppError {
-  constructor(page: string, language: WindowsLanguage, seen: readonly string[]) {
-    super('media', `the Evaluation Center offers no ${language.name} (${language.culture}) download of ${page}${seen.length ? `: its links lead to ${seen.join(', ')}` : ''}`, {
+  constructor(where: string, page: string, language: WindowsLanguage, seen: readonly string[], verb: 'offers' | 'leads to' = 'leads to') {
+    const found = seen.length === 0 ? '' : verb === 'offers' ? `: languages offered: ${seen.join(', ')}` : `: its links lead to ${seen.join(', ')}`;
+    super('media', `${where} offers no ${language.name} (${language.culture}) download of ${page}${found}`, {
       hint: 'windock falls back to English media with your REGION and KEYBOARD; or supply a localized ISO at /boot.iso.',
       details: { page, language: language.culture, seen },
     });

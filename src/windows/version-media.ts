@@ -10,7 +10,7 @@
  *     until one file arrives verified).
  */
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/options.js';
 import { AppError, errorMessage } from '../core/errors.js';
@@ -127,7 +127,7 @@ async function downloadFromSources(
       warnedFallback = true;
       log.warn({ asked: language.culture, used: source.language.culture, version: entry.key }, 'no media in the language asked could be had: falling back to English media; REGION and KEYBOARD keep the language asked');
     }
-    if (step.retry) await sleep(deps.retryDelayMs ?? 5000, undefined, { signal: ctx.signal });
+    if (step.retry) await sleep(deps.retryDelayMs ?? 5000, undefined, { signal: ctx.signal }).catch(() => ctx.signal.throwIfAborted());
     let target: { url: string; fileName: string; sha256?: string | undefined };
     try {
       log.info({ source: source.label, retry: step.retry }, 'trying a download source');
@@ -178,11 +178,18 @@ async function lookUp(source: PlannedSource, entry: CatalogEntry, microsoft: Mic
  * to English media, Setup must be given the media's language, and the user's formats and keyboard
  * stay those of the language asked (dockur/windows `fallbackEnglish`). Pure.
  */
-export function withMediaLanguage<C extends Pick<Config, 'language' | 'region' | 'keyboard'>>(config: C, record: WindowsDownloadRecord | undefined): C {
+export function withMediaLanguage<C extends Pick<Config, 'language' | 'region' | 'keyboard' | 'storage'>>(config: C, record: WindowsDownloadRecord | undefined, mediaPath: string | undefined): C {
   if (!record?.mediaLanguage || record.language !== resolveLanguage(config.language).culture) return config;
+  // Only for the recorded download itself: an ISO the user mounted later says nothing of it.
+  if (mediaPath === undefined || resolvePath(mediaPath) !== resolvePath(config.storage, record.fileName)) return config;
   const asked = regionalLocale(config.language) ?? record.language;
   const region = config.region ?? asked;
   return { ...config, language: record.mediaLanguage, region, keyboard: config.keyboard ?? region };
+}
+
+/** The settings the answer file is built from for the install media attached (withMediaLanguage). */
+export async function answerConfig(ctx: RunContext, drives: readonly { media: string; path: string }[]): Promise<Config> {
+  return withMediaLanguage(ctx.config, await WINDOWS_DOWNLOAD.read(ctx.state), drives.find((d) => d.media === 'cdrom')?.path);
 }
 
 async function isNonEmptyFile(path: string): Promise<boolean> {

@@ -54,7 +54,7 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
     versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
     prepare: async (ctx, storage) => ({
       // English media for another LANGUAGE (the download's fallback): Setup gets the media's language.
-      ...(await prepareInstall({ ...ctx, config: media.withMediaLanguage(ctx.config, await media.WINDOWS_DOWNLOAD.read(ctx.state)) }, storage, stage)),
+      ...(await prepareInstall({ ...ctx, config: await media.answerConfig(ctx, storage.drives) }, storage, stage)),
       nic: defaults ? await recordedNic(ctx.state, defaults.nic, ctx.log) : undefined,
       machine: defaults?.guest,
     }),

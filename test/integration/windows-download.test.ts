@@ -62,7 +62,8 @@ describe('Microsoft consumer download flow (replayed)', () => {
     const error = await clients(server).consumer.getLink('windows11', resolveLanguage('Japanese'), signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppError);
     expect((error as AppError).code).toBe('media');
-    expect((error as AppError).hint).toContain('English (United States)');
+    expect(error).toBeInstanceOf(NoLocalizedMediaError);
+    expect((error as AppError).message).toContain('English (United States)');
   });
 
   it('turns the JSON refusal (SentinelReject) into the IP-ban error, exit 4, with BOOT and /boot.iso as the way out', async () => {

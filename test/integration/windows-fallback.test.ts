@@ -157,11 +157,13 @@ describe('download sources, in order, with real downloads', () => {
     expect(record).toMatchObject({ version: '2022', language: 'de-DE', mediaLanguage: 'en-US', fileName: 'SERVER_EVAL_x64FRE_en-us.iso' });
 
     // The answer file: Setup in the media's language, formats and keyboard German.
-    const config = withMediaLanguage(ctx.config, record);
+    const config = withMediaLanguage(ctx.config, record, iso);
     const { input } = answerFileInput(config, { entry, firmware: 'uefi', drives: [], systemBus: 'sata', tpm: false, oem: false });
     expect({ ui: input.settings.uiLanguage, locale: input.settings.locale, keyboard: input.settings.inputLocale }).toEqual({ ui: 'en-US', locale: 'de-DE', keyboard: 'de-DE' });
     // A KEYBOARD the user set stays as set.
-    const own = answerFileInput(withMediaLanguage({ ...ctx.config, keyboard: 'de-CH' }, record), { entry, firmware: 'uefi', drives: [], systemBus: 'sata', tpm: false, oem: false });
+    // An ISO mounted later is not the recorded download: its language is not assumed English.
+    expect(withMediaLanguage(ctx.config, record, join(dir, 'root', 'boot.iso'))).toBe(ctx.config);
+    const own = answerFileInput(withMediaLanguage({ ...ctx.config, keyboard: 'de-CH' }, record, iso), { entry, firmware: 'uefi', drives: [], systemBus: 'sata', tpm: false, oem: false });
     expect(own.input.settings.inputLocale).toBe('de-CH');
   });
 });
