@@ -15,7 +15,8 @@ import { resolveConfig } from '../../src/config/resolve.js';
 import { AppError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/log.js';
 import { StateFile } from '../../src/state/state-file.js';
-import { downloadMedia, safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
+import { download } from '../../src/storage/download.js';
+import { safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
 import type { RunContext } from '../../src/supervisor/context.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { answerFileInput } from '../../src/windows/answer-input.js';
@@ -47,11 +48,17 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** The file server: `/ok/*` the right bytes, `/bad/*` wrong ones, `/404/*`, `/410/*` those statuses. */
+/**
+ * The file server: `/ok/*` the right bytes, `/bad/*` wrong ones, `/404/*`, `/410/*` those
+ * statuses, `/reset/*` wrong bytes whose connection is cut after 32 KiB once (sent slowly, so
+ * that they arrive before the cut), then at once.
+ */
 async function startFiles(): Promise<TestHttpServer> {
+  let resets = 0;
   return startHttpServer(({ path }) => {
     const status = /^\/(404|410)\//.exec(path)?.[1];
     if (status) return { kind: 'status', status: Number(status) };
+    if (path.startsWith('/reset/')) return { kind: 'serve', file: { body: WRONG, etag: '"v1"' }, dropAfter: resets++ === 0 ? 32 * 1024 : 0, bytesPerSecond: 256 * 1024 };
     return { kind: 'serve', file: { body: path.startsWith('/bad/') ? WRONG : ISO, etag: '"v1"' } };
   });
 }
@@ -72,8 +79,10 @@ async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, 
     resolve: () => ({ kind: 'catalog', entry }),
     retryDelayMs: 0,
   });
-  // The storage stage's downloader, as prepare.ts hands it to the resolver.
-  const fetchMedia: FetchMedia = (r) => downloadMedia(ctx, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256 });
+  // The storage stage's downloader, as prepare.ts hands it to the resolver, with a shorter
+  // back-off so that a connection that keeps breaking uses its retries up quickly.
+  const fetchMedia: FetchMedia = async (r) =>
+    (await download({ log, signal: ctx.signal, onProgress: () => undefined }, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 })).path;
   return { ctx, run: () => resolve(entry.key, ctx, fetchMedia) };
 }
 
@@ -122,6 +131,20 @@ describe('download sources, in order, with real downloads', () => {
     const failed = logged('download failed; trying the next source');
     expect(failed.map((l) => l['reason'])).toEqual([expect.stringContaining(`has SHA-256 ${sha(WRONG)}, expected ${sha(ISO)}`)]);
     expect(await storageFiles()).toEqual(['ltsc.iso']);
+  });
+
+  it('moves on when a static link\'s connection keeps breaking after the download\'s own retries; its part is not resumed with the mirror\'s bytes', async () => {
+    files = await startFiles();
+    const entry: CatalogEntry = { ...base('8e'), routes: [pinnedStatic(files.url('/reset/8e.iso')), pinnedMirror('8e.iso')] };
+    const { run } = await setup('ok', entry, { MIRRORS: files.url('/ok') });
+    const iso = join(dir, 'storage', '8e.iso');
+    expect(await run()).toEqual({ kind: 'path', path: iso });
+    expect(sha(await readFile(iso))).toBe(sha(ISO));
+    // The static link's 32 KiB (wrong bytes, same file name) were not spliced onto: the mirror's
+    // download starts at byte 0.
+    expect(files.requests.map((r) => [r.path, r.range])).toEqual([['/reset/8e.iso', undefined], ['/reset/8e.iso', 'bytes=32768-'], ['/ok/8e.iso', undefined]]);
+    expect(logged('download failed; trying the next source').map((l) => l['reason'])).toEqual([expect.stringContaining('failed 2 times in a row')]);
+    expect(logged('starting the download from the beginning').map((l) => l['reason'])).toEqual(['the part belongs to another URL']);
   });
 
   it('ends with exit 4 naming every source and why when all fail; the wrong bytes are not kept as the ISO', async () => {
