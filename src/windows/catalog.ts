@@ -33,8 +33,9 @@ export type MediaRoute =
    */
   | { kind: 'evalcenter'; page: string; linkIndex: number }
   /**
-   * Microsoft's ESD catalog (products.cab behind a go.microsoft.com fwlink, as the Media Creation
-   * Tool reads it): per-language install.esd files with their digests. `edition` is the catalog's
+   * Microsoft's ESD catalog (products.cab behind a go.microsoft.com fwlink, linkid 2156292 for 11
+   * and 841361 for 10, as the Media Creation Tool reads it; dockur/windows src/mido.sh
+   * `getCatalog`): per-language install.esd files with their digests. `edition` is the catalog's
    * Edition value. An ESD is not bootable: it must be converted to an ISO first.
    */
   | { kind: 'esd'; product: 'windows11' | 'windows10'; edition: 'Professional' | 'Enterprise' }

@@ -11,6 +11,7 @@
  * SHA-256, except what the live flow hands out (Microsoft's own TLS, no digest published).
  */
 import { AppError } from '../core/errors.js';
+import { publicUrl } from '../storage/media.js';
 import type { CatalogEntry, MediaRoute } from './catalog.js';
 import { LANGUAGES, type WindowsLanguage } from './languages.js';
 
@@ -90,7 +91,8 @@ function sourcesOf(route: MediaRoute, language: WindowsLanguage, fallback: boole
       if (mirrors.length === 0) return [{ ...base, label: `mirror file ${route.file}`, skip: 'MIRRORS is not set' }];
       return mirrors.map((m) => {
         const url = `${m.replace(/\/+$/, '')}/${route.file}`;
-        return { ...base, label: `mirror ${url}`, url, sha256: route.sha256, ...size(route.size) };
+        // The label is logged and recorded: a base URL's user info or query (credentials) stays out.
+        return { ...base, label: `mirror ${publicUrl(url)}`, url, sha256: route.sha256, ...size(route.size) };
       });
     }
   }

@@ -68,6 +68,13 @@ describe('planSources', () => {
     ]);
   });
 
+  it('keeps credentials in a MIRRORS base URL out of the label it logs and records, not out of the URL it fetches', () => {
+    const [mirror] = planSources(entry('10i'), en, ['https://user:secret@m.test/win']);
+    expect(mirror!.label).toBe('mirror https://m.test/win/en-us_windows_10_iot_enterprise_ltsc_2021_x64_dvd_257ad90f.iso');
+    expect(mirror!.label).not.toContain('secret');
+    expect(mirror!.url).toContain('user:secret@');
+  });
+
   it('never uses a mirror file or static link without a pinned digest', () => {
     const unpinned: CatalogEntry = { ...entry('10i'), routes: [{ kind: 'mirror', culture: 'en-US', file: 'x.iso', sha256: 'not-a-digest' }, { kind: 'static', culture: 'en-US', url: 'https://ms.test/y.iso' }] };
     const plan = planSources(unpinned, en, MIRRORS);
