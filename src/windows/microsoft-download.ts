@@ -1,8 +1,9 @@
 /**
  * Finds the download URL of a Windows ISO at Microsoft: the consumer download flow behind
  * microsoft.com/software-download/windows11 (and windows10ISO), and the Evaluation Center pages.
- * It only resolves a URL (plus file name, and size/digest where the catalog knows them); the
- * bytes are fetched by the storage download code, which resumes and verifies.
+ * It only resolves a URL (plus file name and size); which source to ask, and what follows a
+ * refusal, is media-sources.ts; the bytes are fetched by the storage download code, which resumes
+ * and verifies.
  *
  * The consumer flow, as the download page's own script and public clients (Fido by Pete Batard,
  * dockur/windows src/mido.sh, quickemu's quickget) perform it:
