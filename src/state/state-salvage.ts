@@ -70,7 +70,9 @@ const FIELD_CHECKS: Record<string, Check> = {
     typeof v['language'] === 'string' &&
     typeof v['fileName'] === 'string' &&
     /^[^/\\]+$/.test(v['fileName']) &&
-    !v['fileName'].startsWith('.'),
+    !v['fileName'].startsWith('.') &&
+    optional(v['mediaLanguage'], 'string') &&
+    optional(v['source'], 'string'),
 };
 
 export function judgeStateText(text: string): StateVerdict {

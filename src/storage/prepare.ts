@@ -14,17 +14,7 @@ import { download } from './download.js';
 import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
 import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
-import {
-  extractBox,
-  fileNameFromUrl,
-  identityOf,
-  isUrl,
-  looksLikeBox,
-  observeMedia,
-  publicUrl,
-  readPartitionScheme,
-  type MediaSource,
-} from './media.js';
+import { extractBox, fileNameFromUrl, identityOf, isUrl, looksLikeBox, observeMedia, publicUrl, readPartitionScheme, type MediaSource } from './media.js';
 import { observeExtraDisks } from './extra-disks-observe.js';
 import { observeSystemDevice } from './system-device.js';
 import { QemuImg } from './qemu-img.js';
@@ -49,10 +39,14 @@ export interface PreparedStorage {
 }
 
 /**
- * Turns VERSION into media. The seam for the Windows catalog: the Windows layer passes its own
- * resolver (version key → ISO URL + digest); the default only accepts a URL.
+ * Turns VERSION into media: the seam for the Windows catalog (the default only accepts a URL). A
+ * resolver with several sources downloads them itself through `fetchMedia` and returns the path
+ * of the one that worked: which source comes next is its knowledge, not storage's.
  */
-export type ResolveVersionMedia = (version: string, ctx: RunContext) => Promise<MediaSource>;
+export type ResolveVersionMedia = (version: string, ctx: RunContext, fetchMedia: FetchMedia) => Promise<MediaSource>;
+
+/** Downloads a file into STORAGE under `fileName` (made safe), verified when `sha256` is given; the final path. */
+export type FetchMedia = (request: { url: string; fileName: string; sha256: string | undefined }) => Promise<string>;
 
 export interface DownloadRequest {
   url: string;
@@ -61,7 +55,7 @@ export interface DownloadRequest {
   sha256: string | undefined;
 }
 
-/** Downloads into `dir/fileName` (verified, resumable) and returns the final path. */
+/** Downloads into `dir/fileName` (verified, resumable); the final path. */
 export type DownloadMedia = (ctx: RunContext, request: DownloadRequest) => Promise<string>;
 
 export interface StorageDeps {
@@ -264,18 +258,21 @@ async function acquireMedia(
   log: Logger,
 ): Promise<ObservedMedia> {
   const boot = ctx.config.boot;
+  const fetchMedia = (reason: string): FetchMedia => async (request) => {
+    const fileName = safeDownloadName(request.fileName);
+    log.info({ url: publicUrl(request.url), file: fileName, reason }, 'media comes from a download');
+    return deps.download(ctx, { url: request.url, dir: storageDir, fileName, sha256: request.sha256 });
+  };
   const source: MediaSource = boot
     ? isUrl(boot)
       ? { kind: 'url', url: boot, sha256: ctx.config.bootSha256 }
       : { kind: 'path', path: boot }
-    : await deps.resolveVersionMedia(ctx.config.version, ctx);
+    : await deps.resolveVersionMedia(ctx.config.version, ctx, fetchMedia('VERSION names downloadable media'));
   let path: string;
   let shown: string;
   if (source.kind === 'url') {
     shown = publicUrl(source.url);
-    const fileName = safeDownloadName(source.fileName ?? fileNameFromUrl(source.url));
-    log.info({ url: shown, file: fileName, reason: boot ? 'BOOT is a URL' : 'VERSION names downloadable media' }, 'media comes from a download');
-    path = await deps.download(ctx, { url: source.url, dir: storageDir, fileName, sha256: source.sha256 });
+    path = await fetchMedia(boot ? 'BOOT is a URL' : 'VERSION names downloadable media')({ url: source.url, fileName: source.fileName ?? fileNameFromUrl(source.url), sha256: source.sha256 });
   } else {
     shown = source.path;
     path = source.path;

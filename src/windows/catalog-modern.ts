@@ -75,6 +75,7 @@ export const MODERN_CATALOG: readonly CatalogEntry[] = [
     minRamBytes: 4 * GiB, minDiskBytes: 64e9, bootMode: 'secure', virtioOs: 'w11',
     routes: [
       { kind: 'consumer', page: 'windows11' },
+      { kind: 'esd', product: 'windows11', edition: 'Professional' },
       en(`${STATIC}/888969d5-f34g-4e03-ac9d-1f9786c66749/26200.6584.250915-1905.25h2_ge_release_svc_refresh_CLIENT_CONSUMER_x64FRE_en-us.iso`, 7736125440, 'd141f6030fed50f75e2b03e1eb2e53646c4b21e5386047cb860af5223f102a32'),
       mirror('en-us_windows_11_25h2_x64.iso', 6927149056, 'f5ffe9313eebc6299fba9e6eeb2971007264e6c6be013073a89b5ae9bd85bfb3'),
     ],
@@ -86,6 +87,8 @@ export const MODERN_CATALOG: readonly CatalogEntry[] = [
     routes: [
       en(`${STATIC}/888969d5-f34g-4e03-ac9d-1f9786c66749/26200.6584.250915-1905.25h2_ge_release_svc_refresh_CLIENTENTERPRISEEVAL_OEMRET_x64FRE_en-us.iso`, 7092807680, 'a61adeab895ef5a4db436e0a7011c92a2ff17bb0357f58b13bbc4062e535e7b9'),
       { kind: 'evalcenter', page: 'windows-11-enterprise', linkIndex: 0 },
+      // dockur/windows src/mido.sh `getCatalog`: the Enterprise ESD stands in for the evaluation.
+      { kind: 'esd', product: 'windows11', edition: 'Enterprise' },
     ],
   }),
   modern({
@@ -114,6 +117,7 @@ export const MODERN_CATALOG: readonly CatalogEntry[] = [
     minRamBytes: 2 * GiB, minDiskBytes: 32e9, virtioOs: 'w10',
     routes: [
       { kind: 'consumer', page: 'windows10ISO' },
+      { kind: 'esd', product: 'windows10', edition: 'Professional' },
       mirror('Win10_22H2_English_x64v1.iso', 6140975104, 'a6f470ca6d331eb353b815c043e327a347f594f37ff525f17764738fe812852e'),
       mirror('en-us_windows_10_22h2_x64.iso', 5723299840, '316f718f21fc9b386d81dadd62dc60268a1cfd65b184ac6a052875a454c3431b'),
     ],
@@ -125,6 +129,7 @@ export const MODERN_CATALOG: readonly CatalogEntry[] = [
     routes: [
       en(`${STATIC}/988969d5-f34g-4e03-ac9d-1f9786c66750/19045.2006.220908-0225.22h2_release_svc_refresh_CLIENTENTERPRISEEVAL_OEMRET_x64FRE_en-us.iso`, 5550497792, 'ef7312733a9f5d7d51cfa04ac497671995674ca5e1058d5164d6028f0938d668'),
       { kind: 'evalcenter', page: 'windows-10-enterprise', linkIndex: 1 },
+      { kind: 'esd', product: 'windows10', edition: 'Enterprise' },
     ],
   }),
   modern({

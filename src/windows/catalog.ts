@@ -17,7 +17,10 @@ import type { DiskBus, NicModel } from '../qemu/vm-spec.js';
 import { LEGACY_CATALOG } from './catalog-legacy.js';
 import { MODERN_CATALOG } from './catalog-modern.js';
 
-/** Where an ISO can come from, tried in the order listed. */
+/**
+ * Where an ISO can come from. media-sources.ts orders them: the live Microsoft flows first, then
+ * static links, the ESD catalog, mirrors (catalog order within each kind).
+ */
 export type MediaRoute =
   /**
    * Microsoft's consumer download flow (the API behind microsoft.com/software-download/<page>):
@@ -29,6 +32,13 @@ export type MediaRoute =
    * per culture; `linkIndex` picks one of the links for the language (0-based, in page order).
    */
   | { kind: 'evalcenter'; page: string; linkIndex: number }
+  /**
+   * Microsoft's ESD catalog (products.cab behind a go.microsoft.com fwlink, linkid 2156292 for 11
+   * and 841361 for 10, as the Media Creation Tool reads it; dockur/windows src/mido.sh
+   * `getCatalog`): per-language install.esd files with their digests. `edition` is the catalog's
+   * Edition value. An ESD is not bootable: it must be converted to an ISO first.
+   */
+  | { kind: 'esd'; product: 'windows11' | 'windows10'; edition: 'Professional' | 'Enterprise' }
   /** A fixed Microsoft-hosted file, only for the language it is in. */
   | { kind: 'static'; url: string; culture: string; size?: number; sha256?: string }
   /**

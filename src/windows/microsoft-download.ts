@@ -1,8 +1,9 @@
 /**
  * Finds the download URL of a Windows ISO at Microsoft: the consumer download flow behind
  * microsoft.com/software-download/windows11 (and windows10ISO), and the Evaluation Center pages.
- * It only resolves a URL (plus file name, and size/digest where the catalog knows them); the
- * bytes are fetched by the storage download code, which resumes and verifies.
+ * It only resolves a URL (plus file name and size); which source to ask, and what follows a
+ * refusal, is media-sources.ts; the bytes are fetched by the storage download code, which resumes
+ * and verifies.
  *
  * The consumer flow, as the download page's own script and public clients (Fido by Pete Batard,
  * dockur/windows src/mido.sh, quickemu's quickget) perform it:
@@ -23,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { fileNameFromUrl } from '../storage/media.js';
-import type { CatalogEntry, MediaRoute } from './catalog.js';
+import type { MediaRoute } from './catalog.js';
 import type { WindowsLanguage } from './languages.js';
 
 /** What the storage download code needs: where, under which name, and what to expect. */
@@ -108,7 +109,7 @@ class Http {
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
-  async get(url: string, signal: AbortSignal, init: { referer?: string; method?: 'GET' | 'HEAD' } = {}): Promise<{ status: number; text: string; url: string; headers: Headers }> {
+  async get(url: string, signal: AbortSignal, init: { referer?: string; method?: 'GET' | 'HEAD'; redirect?: 'follow' | 'manual' } = {}): Promise<{ status: number; text: string; url: string; headers: Headers }> {
     const headers: Record<string, string> = { 'User-Agent': this.#userAgent, Accept: '*/*' };
     if (init.referer) headers['Referer'] = init.referer;
     let response: Response;
@@ -116,7 +117,7 @@ class Http {
       response = await this.#fetch(url, {
         method: init.method ?? 'GET',
         headers,
-        redirect: 'follow',
+        redirect: init.redirect ?? 'follow',
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
       });
     } catch (error) {
@@ -183,12 +184,7 @@ export class ConsumerDownloadClient {
     );
     const skus = parseSkuList(skuAnswer.text, page);
     const sku = pickSku(skus, language);
-    if (!sku) {
-      throw new AppError('media', `Microsoft offers ${page} in no language matching LANGUAGE=${language.name}`, {
-        hint: `Languages offered: ${skus.map((s) => s.Language).join(', ')}.`,
-        details: { page, language: language.culture },
-      });
-    }
+    if (!sku) throw new NoLocalizedMediaError(`Microsoft's download flow`, page, language, skus.map((s) => s.Language), 'offers');
 
     const linkAnswer = await this.#http.get(
       `${www}/software-download-connector/api/GetProductDownloadLinksBySku?${query({ ProductEditionId: 'undefined', SKU: sku.Id })}`,
@@ -227,24 +223,37 @@ export class EvalCenterClient {
     this.#http = new Http(options);
   }
 
+  /**
+   * The ISO of the page's `linkIndex`-th link for the language. Older pages tag each fwlink with
+   * its culture in the query; current ones reuse the en-US query for every language, and only the
+   * fwlink's redirect target names the culture (…_de-de.iso). So the target (Location, read
+   * without following it) must carry the culture before the link is taken (dockur/windows
+   * src/mido.sh `downloadWindowsEval`); none that does is `NoLocalizedMediaError`.
+   */
   async getLink(page: string, linkIndex: number, language: WindowsLanguage, signal: AbortSignal): Promise<DownloadTarget> {
     const eval_ = language.evalCulture;
-    if (!eval_) {
-      throw new AppError('media', `the Evaluation Center offers no ${language.name} download of ${page}`, {
-        hint: 'Set LANGUAGE=English (or another language the Evaluation Center offers), or supply the ISO at /boot.iso.',
-        details: { page, language: language.culture },
-      });
-    }
+    if (!eval_) throw new NoLocalizedMediaError('the Evaluation Center', page, language, []);
     const pageUrl = `${this.#endpoints.www}/en-us/evalcenter/download-${page}`;
     const answer = await this.#http.get(pageUrl, signal);
     expectOk(answer, 'the Evaluation Center page');
-    const links = parseEvalLinks(answer.text, this.#endpoints.fwlink, eval_.culture, eval_.country);
-    const link = links[linkIndex];
-    if (!link) {
-      throw changedFlow(`the Evaluation Center page ${pageUrl} has ${links.length} ${eval_.culture} links, expected at least ${linkIndex + 1}`);
+    const links = parseEvalLinks(answer.text, this.#endpoints.fwlink);
+    if (links.length === 0) throw changedFlow(`the Evaluation Center page ${pageUrl} has no download links`);
+    const tagged = links.filter((l) => hasQueryCulture(l, eval_.culture, eval_.country));
+    const matched: string[] = [];
+    const seen: string[] = [];
+    for (const link of tagged.length > 0 ? tagged : links) {
+      if (matched.length > linkIndex) break;
+      const hop = await this.#http.get(link, signal, { method: 'HEAD', redirect: 'manual' });
+      const location = hop.headers.get('location');
+      if (hop.status < 300 || hop.status >= 400 || !location) continue;
+      const target = new URL(location, link).href;
+      seen.push(fileNameFromUrl(target, target));
+      if (namesCulture(target, eval_.culture)) matched.push(target);
     }
-    // Follow the fwlink to the file itself: its name is the ISO's name, its length the size.
-    const head = await this.#http.get(link, signal, { method: 'HEAD' });
+    const chosen = matched[linkIndex];
+    if (!chosen) throw new NoLocalizedMediaError('the Evaluation Center', page, language, seen);
+    // Follow the target to the file itself: its name is the ISO's name, its length the size.
+    const head = await this.#http.get(chosen, signal, { method: 'HEAD' });
     expectOk(head, 'the Evaluation Center link');
     const length = Number(head.headers.get('content-length') ?? 'NaN');
     return {
@@ -256,64 +265,15 @@ export class EvalCenterClient {
   }
 }
 
-export interface MediaResolverDeps {
-  consumer: Pick<ConsumerDownloadClient, 'getLink'>;
-  evalcenter: Pick<EvalCenterClient, 'getLink'>;
-  /** Base URLs of mirrors the user trusts for files the catalog pins a digest of; none: mirror routes are skipped. */
-  mirrors?: readonly string[];
-  log?: Logger;
-}
-
-/**
- * Tries the entry's routes in order for the language and returns the first target. When every
- * route fails, the IP ban (if any route met it) is the error reported: it is the one the user must
- * act on; otherwise one error lists each route's failure.
- */
-export async function resolveWindowsMedia(
-  entry: CatalogEntry,
-  language: WindowsLanguage,
-  deps: MediaResolverDeps,
-  signal: AbortSignal,
-): Promise<DownloadTarget> {
-  const failures: { route: string; error: unknown }[] = [];
-  for (const route of entry.routes) {
-    signal.throwIfAborted();
-    try {
-      switch (route.kind) {
-        case 'static':
-          if (route.culture !== language.culture) continue;
-          return {
-            url: route.url,
-            fileName: fileNameFromUrl(route.url, ISO_FALLBACK_NAME),
-            ...(route.size === undefined ? {} : { size: route.size }),
-            ...(route.sha256 === undefined ? {} : { sha256: route.sha256 }),
-            route: 'static',
-          };
-        case 'consumer':
-          return await deps.consumer.getLink(route.page, language, signal);
-        case 'evalcenter':
-          return await deps.evalcenter.getLink(route.page, route.linkIndex, language, signal);
-        case 'mirror': {
-          // The first mirror only (the next route is the next fallback); the digest is always pinned.
-          const base = deps.mirrors?.[0];
-          if (base === undefined || route.culture !== language.culture) continue;
-          const url = `${base.replace(/\/+$/, '')}/${route.file}`;
-          return { url, fileName: fileNameFromUrl(url, ISO_FALLBACK_NAME), sha256: route.sha256, ...(route.size === undefined ? {} : { size: route.size }), route: 'mirror' };
-        }
-      }
-    } catch (error) {
-      if (signal.aborted) throw error;
-      deps.log?.warn({ route: route.kind, version: entry.key, err: errorMessage(error) }, 'download route failed; trying the next one');
-      failures.push({ route: route.kind, error });
-    }
+/** Microsoft has no media in the language: a retry cannot change it; the English fallback's cue. */
+export class NoLocalizedMediaError extends AppError {
+  constructor(where: string, page: string, language: WindowsLanguage, seen: readonly string[], verb: 'offers' | 'leads to' = 'leads to') {
+    const found = seen.length === 0 ? '' : verb === 'offers' ? `: languages offered: ${seen.join(', ')}` : `: its links lead to ${seen.join(', ')}`;
+    super('media', `${where} offers no ${language.name} (${language.culture}) download of ${page}${found}`, {
+      hint: 'windock falls back to English media with your REGION and KEYBOARD; or supply a localized ISO at /boot.iso.',
+      details: { page, language: language.culture, seen },
+    });
   }
-  const blocked = failures.find((f) => f.error instanceof MicrosoftBlockedError);
-  if (blocked) throw blocked.error;
-  if (failures.length === 1 && failures[0]!.error instanceof AppError) throw failures[0]!.error;
-  throw new AppError('media', `no download of ${entry.product} in ${language.name} could be found${failures.length ? `: ${failures.map((f) => `${f.route}: ${errorMessage(f.error)}`).join('; ')}` : ''}`, {
-    hint: 'Supply the ISO yourself: mount it at /boot.iso or set BOOT to its path or URL.',
-    details: { version: entry.key, language: language.culture },
-  });
 }
 
 // ---- parsing (pure) ----
@@ -368,11 +328,34 @@ export function parseDownloadLinks(text: string, page: string): string {
   return x64.Uri;
 }
 
-/** fwlinks of one culture, in page order (HTML may escape `&` as `&amp;`). */
-export function parseEvalLinks(html: string, fwlinkBase: string, culture: string, country: string): string[] {
+/** Every fwlink of a page, in page order, once each (HTML may escape `&` as `&amp;`). */
+export function parseEvalLinks(html: string, fwlinkBase: string): string[] {
   const base = fwlinkBase.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  const pattern = new RegExp(`${base}/fwlink/(?:p/)?\\?linkid=\\d+(?:&amp;|&)clcid=0x[0-9a-f]+(?:&amp;|&)culture=${culture}(?:&amp;|&)country=${country}`, 'gi');
-  return [...html.matchAll(pattern)].map((m) => m[0].replaceAll('&amp;', '&'));
+  const pattern = new RegExp(`${base}/fwlink/(?:p/)?\\?[^"'<>\\s]+`, 'gi');
+  return [...new Set([...html.replaceAll('&amp;', '&').replaceAll('&#38;', '&').matchAll(pattern)].map((m) => m[0]))];
+}
+
+/** Whether an fwlink's query names this culture and country (older Evaluation Center pages). */
+export function hasQueryCulture(link: string, culture: string, country: string): boolean {
+  const q = new URL(link).searchParams;
+  return q.get('culture')?.toLowerCase() === culture && q.get('country')?.toLowerCase() === country;
+}
+
+/** Microsoft's own spellings of some cultures in file names (dockur/windows `downloadWindowsEval`). */
+const CULTURE_SPELLINGS: Readonly<Record<string, readonly string[]>> = { 'ja-jp': ['jp-jp'], 'zh-tw': ['cn-tw'] };
+
+/** Whether a download URL's path names the culture ("…_x64FRE_de-de.iso", "…_EN-US_DV9.ISO"). */
+export function namesCulture(url: string, culture: string): boolean {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url).pathname).toLowerCase();
+  } catch {
+    return false;
+  }
+  return [culture, ...(CULTURE_SPELLINGS[culture] ?? [])].some((c) => {
+    const [lang, region] = c.split('-');
+    return new RegExp(`(^|[^a-z0-9])${lang}[-_]${region}([^a-z0-9]|$)`).test(path);
+  });
 }
 
 function tryJson(text: string): unknown {

@@ -53,7 +53,8 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
       defaults ? { ...settings, bootMode: settings.bootMode ?? defaults.bootMode, diskType: settings.diskType ?? (recorded.diskBus ? undefined : defaults.disk) } : settings,
     versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
     prepare: async (ctx, storage) => ({
-      ...(await prepareInstall(ctx, storage, stage)),
+      // English media for another LANGUAGE (the download's fallback): Setup gets the media's language.
+      ...(await prepareInstall({ ...ctx, config: await media.answerConfig(ctx, storage.drives) }, storage, stage)),
       nic: defaults ? await recordedNic(ctx.state, defaults.nic, ctx.log) : undefined,
       machine: defaults?.guest,
     }),

@@ -1,16 +1,16 @@
 /**
  * The real download-link code against a loopback server replaying Microsoft's recorded answers
- * (test/fixtures/microsoft): the consumer flow, the Evaluation Center, and the IP-ban refusal.
+ * (test/fixtures/microsoft): the consumer flow, the Evaluation Center (the culture read from the
+ * fwlink's redirect target), and the IP-ban refusal. What follows a refusal: windows-fallback.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/errors.js';
-import { CATALOG, resolveVersion } from '../../src/windows/catalog.js';
 import { resolveLanguage } from '../../src/windows/languages.js';
 import {
   ConsumerDownloadClient,
   EvalCenterClient,
   MicrosoftBlockedError,
-  resolveWindowsMedia,
+  NoLocalizedMediaError,
 } from '../../src/windows/microsoft-download.js';
 import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
 
@@ -62,7 +62,8 @@ describe('Microsoft consumer download flow (replayed)', () => {
     const error = await clients(server).consumer.getLink('windows11', resolveLanguage('Japanese'), signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppError);
     expect((error as AppError).code).toBe('media');
-    expect((error as AppError).hint).toContain('English (United States)');
+    expect(error).toBeInstanceOf(NoLocalizedMediaError);
+    expect((error as AppError).message).toContain('English (United States)');
   });
 
   it('turns the JSON refusal (SentinelReject) into the IP-ban error, exit 4, with BOOT and /boot.iso as the way out', async () => {
@@ -107,26 +108,23 @@ describe('Evaluation Center (replayed)', () => {
     expect(target).toEqual({ url: `${server.base}/dl/SERVER_EVAL_x64FRE_de-de.iso`, fileName: 'SERVER_EVAL_x64FRE_de-de.iso', size: server.isoSize, route: 'evalcenter' });
   });
 
-  it('routes VERSION=2022 in German past the English-only static URL to the Evaluation Center', async () => {
-    server = await startMicrosoftReplay('ok');
-    const entry = CATALOG.find((e) => e.key === '2022')!;
-    const target = await resolveWindowsMedia(entry, resolveLanguage('de'), clients(server), signal());
-    expect(target.route).toBe('evalcenter');
-    expect(target.fileName).toBe('SERVER_EVAL_x64FRE_de-de.iso');
-    // In English the pinned static file wins, with its digest, and nothing is asked of Microsoft.
-    const before = server.requests.length;
-    const english = await resolveWindowsMedia(entry, resolveLanguage('English'), clients(server), signal());
-    expect(english.route).toBe('static');
-    expect(english.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(server.requests.length).toBe(before);
+  it('reads the culture from the redirect target: a German link that leads to English media is no German media', async () => {
+    server = await startMicrosoftReplay('eval-english-only');
+    const error = await clients(server).evalcenter.getLink('windows-server-2022', 0, resolveLanguage('German'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoLocalizedMediaError);
+    expect((error as NoLocalizedMediaError).exitCode).toBe(4);
+    expect((error as NoLocalizedMediaError).message).toContain('SERVER_EVAL_x64FRE_en-us.iso');
+    // The Location was read without following it: no HEAD reached the English file.
+    expect(server.requests.filter((r) => r.url.startsWith('/dl/'))).toEqual([]);
+    // English still finds its link.
+    const english = await clients(server).evalcenter.getLink('windows-server-2022', 0, resolveLanguage('English'), signal());
+    expect(english.fileName).toBe('SERVER_EVAL_x64FRE_en-us.iso');
   });
 
-  it('VERSION=11 under the IP ban: English falls through to the pinned static file; German, which has none, reports the ban', async () => {
-    server = await startMicrosoftReplay('blocked-json');
-    const resolved = resolveVersion('win11');
-    if (resolved.kind !== 'catalog') throw new Error('win11 must be a catalog key');
-    const english = await resolveWindowsMedia(resolved.entry, resolveLanguage('English'), clients(server), signal());
-    expect({ route: english.route, pinned: /^[0-9a-f]{64}$/.test(english.sha256 ?? '') }).toEqual({ route: 'static', pinned: true });
-    await expect(resolveWindowsMedia(resolved.entry, resolveLanguage('German'), clients(server), signal())).rejects.toBeInstanceOf(MicrosoftBlockedError);
+  it('names a language the Evaluation Center has no media in without asking it', async () => {
+    server = await startMicrosoftReplay('ok');
+    const error = await clients(server).evalcenter.getLink('windows-server-2022', 0, resolveLanguage('Arabic'), signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoLocalizedMediaError);
+    expect(server.requests).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * VERSION → media as the storage stage asks for it: /boot.iso first, then an ISO downloaded
- * before for the same VERSION and LANGUAGE, then a URL, then Microsoft (replayed on loopback).
+ * before for the same VERSION and LANGUAGE, then a URL, then Microsoft (replayed on loopback), its
+ * file downloaded by the storage stage's real downloader.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,9 +13,12 @@ import type { RunContext } from '../../src/supervisor/context.js';
 import { createLogger } from '../../src/core/log.js';
 import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
+import { downloadMedia, safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
 import { ConsumerDownloadClient, EvalCenterClient } from '../../src/windows/microsoft-download.js';
 import { WINDOWS_DOWNLOAD, windowsVersionMedia, type VersionMediaDeps } from '../../src/windows/version-media.js';
 import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
+
+const GERMAN_ISO = Buffer.alloc(64 * 1024, 7);
 
 let dir: string;
 let server: ReplayServer;
@@ -23,13 +27,19 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'windock-vmedia-'));
   await mkdir(join(dir, 'storage'));
   await mkdir(join(dir, 'root'));
-  server = await startMicrosoftReplay('ok');
+  server = await startMicrosoftReplay('ok', { files: { 'Win11_24H2_German_x64.iso': GERMAN_ISO } });
   lines = [];
 });
 afterEach(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The storage stage's downloader, as prepare.ts hands it to the resolver. */
+const realFetch = (ctx: RunContext): FetchMedia => (r) => downloadMedia(ctx, { url: r.url, dir: ctx.config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256 });
+const noFetch: FetchMedia = async (r) => {
+  throw new Error(`nothing may be downloaded here, got ${r.url}`);
+};
 
 function setup(env: Record<string, string>): { ctx: RunContext; deps: VersionMediaDeps } {
   const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), ...env });
@@ -38,7 +48,8 @@ function setup(env: Record<string, string>): { ctx: RunContext; deps: VersionMed
   return {
     ctx: { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal },
     deps: {
-      resolver: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) },
+      microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) },
+      retryDelayMs: 0,
       userMediaPaths: (storageDir, ownFiles) => ({ bootIso: join(dir, 'root', 'boot.iso'), storageDir, rootDir: join(dir, 'root'), knownOtherPaths: [join(dir, 'root', 'custom.iso')], ownFiles }),
     },
   };
@@ -48,37 +59,49 @@ describe('windowsVersionMedia', () => {
   it('uses an ISO mounted at /boot.iso without asking Microsoft', async () => {
     await writeFile(join(dir, 'root', 'boot.iso'), 'iso');
     const { ctx, deps } = setup({ VERSION: '11' });
-    expect(await windowsVersionMedia(deps)('11', ctx)).toEqual({ kind: 'path', path: join(dir, 'root', 'boot.iso') });
+    expect(await windowsVersionMedia(deps)('11', ctx, noFetch)).toEqual({ kind: 'path', path: join(dir, 'root', 'boot.iso') });
     expect(server.requests).toHaveLength(0);
   });
 
-  it('reports ISOs mounted where windock does not read, then resolves the link and remembers the file', async () => {
+  it('reports ISOs mounted where windock does not read, then downloads from Microsoft and remembers the file', async () => {
     await writeFile(join(dir, 'root', 'custom.iso'), 'iso');
     await writeFile(join(dir, 'storage', 'my-windows.iso'), 'iso');
     const { ctx, deps } = setup({ VERSION: '11', LANGUAGE: 'German' });
-    const media = await windowsVersionMedia(deps)('11', ctx);
-    expect(media).toMatchObject({ kind: 'url', fileName: 'Win11_24H2_German_x64.iso' });
+    const media = await windowsVersionMedia(deps)('11', ctx, realFetch(ctx));
+    const iso = join(dir, 'storage', 'Win11_24H2_German_x64.iso');
+    expect(media).toEqual({ kind: 'path', path: iso });
+    expect((await readFile(iso)).equals(GERMAN_ISO)).toBe(true);
     const warning = lines.map((l) => JSON.parse(l) as { level: number; msg: string; misplaced?: string[] }).find((l) => l.misplaced);
     expect(warning?.misplaced).toEqual([join(dir, 'root', 'custom.iso'), join(dir, 'storage', 'my-windows.iso')]);
     expect(warning?.msg).toContain('/boot.iso');
-    expect(await WINDOWS_DOWNLOAD.read(ctx.state)).toEqual({ version: '11', language: 'de-DE', fileName: 'Win11_24H2_German_x64.iso' });
+    expect(await WINDOWS_DOWNLOAD.read(ctx.state)).toEqual({ version: '11', language: 'de-DE', fileName: 'Win11_24H2_German_x64.iso', source: 'Microsoft download flow (windows11, de-DE)' });
 
-    // Downloaded (by the storage stage) → the next start reuses it and asks Microsoft nothing.
-    await writeFile(join(dir, 'storage', 'Win11_24H2_German_x64.iso'), 'iso');
+    // The next start reuses it and asks Microsoft nothing.
     const before = server.requests.length;
-    expect(await windowsVersionMedia(deps)('win11', ctx)).toEqual({ kind: 'path', path: join(dir, 'storage', 'Win11_24H2_German_x64.iso') });
+    expect(await windowsVersionMedia(deps)('win11', ctx, noFetch)).toEqual({ kind: 'path', path: iso });
     expect(server.requests.length).toBe(before);
   });
 
-  it('passes a URL through and gives pinned digests for static routes', async () => {
+  it('passes a URL through, and fetches a static link with the digest the catalog pins', async () => {
     const { ctx, deps } = setup({});
-    expect(await windowsVersionMedia(deps)('https://example.test/x.iso', ctx)).toEqual({ kind: 'url', url: 'https://example.test/x.iso' });
-    const server2022 = await windowsVersionMedia(deps)('2022', ctx);
-    expect(server2022).toMatchObject({ kind: 'url', fileName: 'SERVER_EVAL_x64FRE_en-us.iso', sha256: '3e4fa6d8507b554856fc9ca6079cc402df11a8b79344871669f0251535255325' });
+    expect(await windowsVersionMedia(deps)('https://example.test/x.iso', ctx, noFetch)).toEqual({ kind: 'url', url: 'https://example.test/x.iso' });
+    // 2022: the Evaluation Center's file (the replay serves no bytes of it) fails, then the static link.
+    const asked: Parameters<FetchMedia>[0][] = [];
+    const recording: FetchMedia = async (r) => {
+      asked.push(r);
+      if (asked.length === 1) throw new Error('the server answered 405');
+      await writeFile(join(dir, 'storage', r.fileName), 'iso');
+      return join(dir, 'storage', r.fileName);
+    };
+    expect(await windowsVersionMedia(deps)('2022', ctx, recording)).toEqual({ kind: 'path', path: join(dir, 'storage', 'SERVER_EVAL_x64FRE_en-us.iso') });
+    expect(asked.map((r) => [new URL(r.url).host === new URL(server.base).host, r.sha256])).toEqual([
+      [true, undefined],
+      [false, '3e4fa6d8507b554856fc9ca6079cc402df11a8b79344871669f0251535255325'],
+    ]);
   });
 
   it('refuses an unknown VERSION with exit 2', async () => {
     const { ctx, deps } = setup({});
-    await expect(windowsVersionMedia(deps)('12', ctx)).rejects.toMatchObject({ exitCode: 2 });
+    await expect(windowsVersionMedia(deps)('12', ctx, noFetch)).rejects.toMatchObject({ exitCode: 2 });
   });
 });

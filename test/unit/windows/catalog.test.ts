@@ -4,7 +4,7 @@ import { CATALOG, catalogKeys, genericKeyFor, installsHandsOff, resolveVersion, 
 import { windowsSettings } from '../../../src/windows/settings.js';
 import { windowsProfile } from '../../../src/windows/windows-stage.js';
 import { LANGUAGES, parseLocaleTag, resolveLanguage } from '../../../src/windows/languages.js';
-import { checkRefusal, MicrosoftBlockedError, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
+import { checkRefusal, hasQueryCulture, MicrosoftBlockedError, namesCulture, parseDownloadLinks, parseEvalLinks, parseProductEditionId } from '../../../src/windows/microsoft-download.js';
 import { fileNameFromUrl } from '../../../src/storage/media.js';
 
 describe('catalog', () => {
@@ -91,7 +91,7 @@ describe('catalog', () => {
   it('keeps IoT separate from LTSC', () => {
     const file = (v: string) => {
       const r = resolveVersion(v);
-      return r.kind === 'catalog' ? r.entry.routes.map((x) => ('url' in x ? x.url : 'file' in x ? x.file : x.page)).join(' ') : '';
+      return r.kind === 'catalog' ? r.entry.routes.map((x) => ('url' in x ? x.url : 'file' in x ? x.file : 'page' in x ? x.page : x.product)).join(' ') : '';
     };
     expect(file('11l')).toContain('CLIENT_LTSC_EVAL');
     expect(file('11l')).not.toContain('IOT');
@@ -261,11 +261,21 @@ describe('Microsoft answer parsing', () => {
     expect(() => parseDownloadLinks('{"ProductDownloadOptions":[]}', 'windows11')).toThrow(/no x64 ISO/);
   });
 
-  it('reads Evaluation Center links of one culture with &amp; escapes', () => {
+  it('reads every Evaluation Center link once, in page order, with &amp; escapes, and the culture of older pages\' queries', () => {
     const html = '<a href="https://go.microsoft.com/fwlink/p/?linkid=1&amp;clcid=0x409&amp;culture=en-us&amp;country=us">x</a>' +
-      '<a href="https://go.microsoft.com/fwlink/?linkid=2&clcid=0x407&culture=de-de&country=de">y</a>';
-    expect(parseEvalLinks(html, 'https://go.microsoft.com', 'en-us', 'us')).toEqual(['https://go.microsoft.com/fwlink/p/?linkid=1&clcid=0x409&culture=en-us&country=us']);
-    expect(parseEvalLinks(html, 'https://go.microsoft.com', 'de-de', 'de')).toHaveLength(1);
+      '<a href="https://go.microsoft.com/fwlink/?linkid=2&clcid=0x407&culture=de-de&country=de">y</a>' +
+      '<a href="https://go.microsoft.com/fwlink/p/?linkid=1&amp;clcid=0x409&amp;culture=en-us&amp;country=us">again</a>';
+    const links = parseEvalLinks(html, 'https://go.microsoft.com');
+    expect(links).toEqual(['https://go.microsoft.com/fwlink/p/?linkid=1&clcid=0x409&culture=en-us&country=us', 'https://go.microsoft.com/fwlink/?linkid=2&clcid=0x407&culture=de-de&country=de']);
+    expect(links.map((l) => hasQueryCulture(l, 'de-de', 'de'))).toEqual([false, true]);
+  });
+
+  it('finds the culture in a redirect target\'s path, in Microsoft\'s spellings, not inside other words', () => {
+    expect(namesCulture('https://h/sg/download/x/SERVER_EVAL_x64FRE_de-de.iso', 'de-de')).toBe(true);
+    expect(namesCulture('https://h/download/9600.17050_X64FREE_EN-US_DV9.ISO?t=de-de', 'en-us')).toBe(true);
+    expect(namesCulture('https://h/download/9600.17050_X64FREE_EN-US_DV9.ISO?t=de-de', 'de-de')).toBe(false);
+    expect(namesCulture('https://h/x/22621_CLIENTENTERPRISEEVAL_jp-jp.iso', 'ja-jp')).toBe(true);
+    expect(namesCulture('https://h/x/venus-usb.iso', 'en-us')).toBe(false);
   });
 
   it('names files after the URL path, never the query', () => {
