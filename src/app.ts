@@ -1,6 +1,6 @@
 /**
  * The composition root: runs one container's life in order — STORAGE check, web server,
- * preflight, viewer token, guest profile, storage, TPM, network, QEMU — then takes everything
+ * preflight, viewer token, guest profile, TPM, storage, network, QEMU — then takes everything
  * down in reverse. Each stage is an adapter (real ones by default, fakes in
  * test/unit/app.test.ts) from narrow inputs to a result; the supervisor (src/supervisor/
  * supervisor.ts) writes the status and maps the end to an exit code. A stop request at any point
