@@ -91,3 +91,21 @@ describe('startTpmStage', () => {
     expect(lines.filter((l) => l['level'] === 40)).toEqual([]);
   });
 });
+
+describe('after a fallback', () => {
+  it('the Windows profile keeps the firmware recorded for the disk (no TPM asked for again); only BOOT_MODE overrides it', async () => {
+    const { createWindowsProfile } = await import('../../../src/windows/windows-profile.js');
+    const { ctx } = context({ VERSION: '11' });
+    const profile = await createWindowsProfile(ctx.config, ctx.log);
+    expect(profile.installsWithoutTpm).toBe(true);
+    const modes = {
+      newDisk: profile.settle(ctx.config, { schema: 1 }, ctx.log).bootMode,
+      afterFallback: profile.settle(ctx.config, { schema: 1, bootMode: 'uefi' }, ctx.log).bootMode,
+      explicit: profile.settle({ ...ctx.config, bootMode: 'secure' }, { schema: 1, bootMode: 'uefi' }, ctx.log).bootMode,
+    };
+    expect(modes).toEqual({ newDisk: 'secure', afterFallback: 'uefi', explicit: 'secure' });
+    expect(needsTpm(modes.afterFallback, 'uefi')).toBe(false);
+    const manual = await createWindowsProfile({ ...ctx.config, manual: true }, ctx.log);
+    expect(manual.installsWithoutTpm).toBe(false);
+  });
+});
