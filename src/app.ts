@@ -1,6 +1,6 @@
 /**
  * The composition root: runs one container's life in order — STORAGE check, web server,
- * preflight, viewer token, guest profile, storage, TPM, network, QEMU — then takes everything
+ * preflight, viewer token, guest profile, TPM, storage, network, QEMU — then takes everything
  * down in reverse. Each stage is an adapter (real ones by default, fakes in
  * test/unit/app.test.ts) from narrow inputs to a result; the supervisor (src/supervisor/
  * supervisor.ts) writes the status and maps the end to an exit code. A stop request at any point
@@ -37,6 +37,7 @@ import type { StatusView } from './supervisor/status.js';
 import type { StopRequests } from './supervisor/stop-requests.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { startTpm, type TpmSession } from './tpm/swtpm.js';
+import { startTpmStage } from './tpm/tpm-stage.js';
 
 /** The viewer's modules (ws, noVNC, prom-client): loaded off the critical path. */
 export interface ViewerModules {
@@ -153,14 +154,25 @@ export async function runApp(options: AppOptions): Promise<number> {
     run.viewer = lazyViewer(ctx, adapters.loadViewer, web, { vncSocket, token, lab: lab.handle }, resources);
 
     const profile = await guestLoading;
-    const config = profile.settle(options.config, await ctx.state.read(), log);
+    const recorded = await ctx.state.read();
+    const settled = profile.settle(options.config, recorded, log);
+    // The TPM before storage: a swtpm that cannot start may change the firmware (tpm-stage.ts),
+    // and storage makes the variable store, the guest profile the answer file, from that mode.
+    const early = await startTpmStage({ ...ctx, config: settled }, () => adapters.startTpm({ ...ctx, config: settled }), {
+      userBootMode: options.config.bootMode,
+      recordedBootMode: recorded.bootMode,
+      guestInstallsWithoutTpm: profile.installsWithoutTpm,
+    });
+    if (early.tpm) resources.push(early.tpm);
+    const config = early.config;
     const stageCtx: RunContext = { ...ctx, config };
     // EPHEMERAL=Y swaps in the session's throw-away overlay before the guest profile sees the disk.
     const storage = (run.storage = await lab.prepare(await adapters.prepareStorage(stageCtx, host, profile.versionMedia), new QemuImg()));
     const guest = await profile.prepare(stageCtx, storage);
     run.guest = guest.hooks;
-    const tpm = storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined;
-    if (tpm) resources.push(tpm);
+    // Storage chose secure by a rule the step above did not foresee: its TPM, without a fallback.
+    const tpm = early.tpm ?? (storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined);
+    if (tpm && !early.tpm) resources.push(tpm);
     // ADAPTER wins over the NIC the guest profile chose, which wins over the network's default.
     const network = (run.network = await adapters.startNetwork(stageCtx, host, config.adapter ?? guest.nic));
     resources.push(network);

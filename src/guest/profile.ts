@@ -48,6 +48,11 @@ export interface GuestProfile {
    * disk bus), given what windock.json recorded of the disk.
    */
   settle(config: Config, recorded: PersistedState, log: Logger): Config;
+  /**
+   * The guest installs without a TPM when swtpm cannot start (src/tpm/tpm-stage.ts): a hands-off
+   * Windows, whose answer file then bypasses Setup's TPM and Secure Boot checks.
+   */
+  readonly installsWithoutTpm: boolean;
   /** How VERSION becomes media; undefined: only a URL is accepted. */
   readonly versionMedia: ResolveVersionMedia | undefined;
   /** Drives, arguments and hooks, once storage is ready (and before the network starts). */
@@ -59,6 +64,7 @@ export const plainProfile: GuestProfile = {
   name: 'plain',
   checkSettings: () => [],
   settle: (config) => config,
+  installsWithoutTpm: false,
   versionMedia: undefined,
   prepare: async (_ctx, storage) => ({ drives: storage.drives, extraArgs: [], nic: undefined, machine: undefined, hooks: {} }),
 };

@@ -24,7 +24,28 @@ export const POWER_BUTTON_COMMANDS = [
   'powercfg /setactive SCHEME_CURRENT',
 ] as const;
 
-const reg = (key: string, name: string, value: number) => `reg add "${key}" /v ${name} /t REG_DWORD /d ${value} /f`;
+const reg = (key: string, name: string, value: number) => `reg.exe add "${key}" /v ${name} /t REG_DWORD /d ${value} /f`;
+
+const GiB = 2 ** 30;
+
+/**
+ * Windows PE (windowsPE pass, before Setup checks the machine): the LabConfig values Windows 11
+ * Setup reads to skip a hardware check, one per requirement this VM does not meet — no TPM (swtpm
+ * absent or failed: tpm-stage.ts), no secure boot, under 4 GB of RAM. Commands as dockur/windows
+ * assets/win11x64.xml writes them; with the TPM check also MoSetup's
+ * AllowUpgradesWithUnsupportedTPMOrCPU, so that a later feature update (an in-place upgrade by
+ * setup.exe) is not refused on the same machine. Older Windows ignore these keys.
+ */
+export function setupCheckBypasses(input: Pick<AnswerFileInput, 'tpm' | 'firmware' | 'ramBytes'>): SetupCommand[] {
+  const lab = (name: string, lacking: string): SetupCommand => ({ command: reg('HKLM\\SYSTEM\\Setup\\LabConfig', name, 1), description: `windock: ${name} (this VM has ${lacking})` });
+  return [
+    ...(input.tpm
+      ? []
+      : [lab('BypassTPMCheck', 'no TPM'), { command: reg('HKLM\\SYSTEM\\Setup\\MoSetup', 'AllowUpgradesWithUnsupportedTPMOrCPU', 1), description: 'windock: feature updates without a TPM' }]),
+    ...(input.firmware === 'secure' ? [] : [lab('BypassSecureBootCheck', 'no secure boot')]),
+    ...(input.ramBytes >= 4 * GiB ? [] : [lab('BypassRAMCheck', 'under 4 GB of RAM')]),
+  ];
+}
 
 export function specializeCommands(input: AnswerFileInput): SetupCommand[] {
   const s = input.settings;

@@ -10,7 +10,7 @@ import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import type { WindowsArch, WindowsFamily } from './catalog.js';
 import type { WindowsSettings } from './settings.js';
-import { AUTOLOGON_EVERY_BOOT, firstLogonCommands, isAdministrator, RDP_FIREWALL_GROUP, specializeCommands } from './unattend-commands.js';
+import { AUTOLOGON_EVERY_BOOT, firstLogonCommands, isAdministrator, RDP_FIREWALL_GROUP, setupCheckBypasses, specializeCommands } from './unattend-commands.js';
 
 export interface AnswerFileInput {
   settings: WindowsSettings;
@@ -42,7 +42,6 @@ export const REDACTED = '*SENSITIVE*DATA*DELETED*';
 
 const UNATTEND_NS = 'urn:schemas-microsoft-com:unattend';
 const WCM_NS = 'http://schemas.microsoft.com/WMIConfig/2002/State';
-const GiB = 2 ** 30;
 
 /**
  * "Hide sensitive data": the value is base64 of the UTF-16LE bytes of the password followed by
@@ -147,22 +146,11 @@ function windowsPE(settings: XMLBuilder, input: AnswerFileInput): void {
   // OnError: a key Setup rejects shows the key page instead of failing silently.
   key.ele('WillShowUI').txt(s.productKey ? 'OnError' : 'Never');
 
-  // Windows 11 Setup refuses a machine without TPM 2.0, secure boot or 4 GB; these keys (read
-  // by Setup from HKLM\SYSTEM\Setup\LabConfig) skip exactly the checks windock cannot satisfy.
-  const bypass = [
-    ...(input.tpm ? [] : ['BypassTPMCheck']),
-    ...(input.firmware === 'secure' ? [] : ['BypassSecureBootCheck']),
-    ...(input.ramBytes >= 4 * GiB ? [] : ['BypassRAMCheck']),
-  ];
+  // Windows 11 Setup refuses a machine without TPM 2.0, secure boot or 4 GB: skip exactly the checks this VM fails.
+  const bypass = setupCheckBypasses(input);
   if (bypass.length > 0) {
     const run = setup.ele('RunSynchronous');
-    bypass.forEach((value, i) => {
-      values(run.ele('RunSynchronousCommand', { 'wcm:action': 'add' }), {
-        Order: i + 1,
-        Path: `reg add HKLM\\SYSTEM\\Setup\\LabConfig /v ${value} /t REG_DWORD /d 1 /f`,
-        Description: `windock: ${value} (not provided by this VM)`,
-      });
-    });
+    bypass.forEach((c, i) => values(run.ele('RunSynchronousCommand', { 'wcm:action': 'add' }), { Order: i + 1, Path: c.command, Description: c.description }));
   }
 }
 

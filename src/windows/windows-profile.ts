@@ -18,7 +18,7 @@ import { stateSlice, type PersistedState, type StateFile } from '../state/state-
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
-import { resolveVersion } from './catalog.js';
+import { installsHandsOff, resolveVersion } from './catalog.js';
 import { windowsSettings } from './settings.js';
 
 /**
@@ -50,7 +50,11 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
     checkSettings: checkWindowsSettings,
     settle: (settings: Config, recorded: PersistedState) =>
       // The disk bus only for a new disk: an existing one keeps the bus recorded when it was made (storage-plan.ts).
-      defaults ? { ...settings, bootMode: settings.bootMode ?? defaults.bootMode, diskType: settings.diskType ?? (recorded.diskBus ? undefined : defaults.disk) } : settings,
+      // The firmware recorded for the disk before the version's default: a disk keeps the mode it
+      // was made with (firmware.ts), e.g. UEFI without a TPM after swtpm failed (tpm-stage.ts).
+      defaults ? { ...settings, bootMode: settings.bootMode ?? recorded.bootMode ?? defaults.bootMode, diskType: settings.diskType ?? (recorded.diskBus ? undefined : defaults.disk) } : settings,
+    // Only with an answer file: without one Setup's TPM check stops a Windows 11 install.
+    installsWithoutTpm: defaults !== undefined && !config.manual && installsHandsOff(defaults.entry),
     versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
     prepare: async (ctx, storage) => ({
       // English media for another LANGUAGE (the download's fallback): Setup gets the media's language.

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeUnattendPassword } from '../../src/windows/unattend.js';
 import { CLI } from '../fixtures/windock.js';
-import { comp, parse, pass, text } from '../unit/windows/xml-dom.js';
+import { commandsOf, comp, kids, parse, pass, text } from '../unit/windows/xml-dom.js';
 import { makeTempDirs } from './storage-helpers.js';
 
 const run = promisify(execFile);
@@ -51,6 +51,18 @@ describe('windock unattend', () => {
     const shownShell = comp(pass(parse(shown.stdout), 'oobeSystem'), 'Microsoft-Windows-Shell-Setup');
     expect(text(shownShell, 'UserAccounts', 'AdministratorPassword', 'Value')).toBe(encodeUnattendPassword(SECRET, 'AdministratorPassword'));
     expect(shown.stdout).toContain(KEY);
+  });
+
+  it.each([
+    [{ RAM_SIZE: '4G' }, []],
+    [{ RAM_SIZE: '4G', BOOT_MODE: 'uefi' }, ['BypassTPMCheck', 'AllowUpgradesWithUnsupportedTPMOrCPU', 'BypassSecureBootCheck']],
+    [{ RAM_SIZE: '2G', BOOT_MODE: 'uefi' }, ['BypassTPMCheck', 'AllowUpgradesWithUnsupportedTPMOrCPU', 'BypassSecureBootCheck', 'BypassRAMCheck']],
+  ])('VERSION=11 with %o: Setup\'s checks bypassed for exactly %o', async (settings, want) => {
+    const result = await unattend({ STORAGE: join(temp.make(), 'storage'), VERSION: '11', ...settings });
+    expect(result.code, result.stderr).toBe(0);
+    const setup = comp(pass(parse(result.stdout), 'windowsPE'), 'Microsoft-Windows-Setup');
+    const paths = kids(setup, 'RunSynchronous').flatMap((r) => commandsOf(r, 'RunSynchronousCommand', 'Path'));
+    expect(paths.map((p) => /\/v (\w+)/.exec(p ?? '')?.[1]), result.stdout).toEqual(want);
   });
 
   it.each([['xp'], ['95']])('VERSION=%s has no answer file: exit 2 naming it', async (version) => {

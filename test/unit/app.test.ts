@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runApp, type AppAdapters, type ViewerModules } from '../../src/app.js';
+import type { Config } from '../../src/config/options.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { AppError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/log.js';
@@ -120,7 +121,7 @@ function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-of
   const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), BOOT: join(dir, 'boot.qcow2'), SHUTDOWN_TIMEOUT: '30', ...env });
   const start = () => runApp({ config, log, stop, adapters });
   const seen = () => `events ${JSON.stringify(events)}, phases ${JSON.stringify(phases)}, log tail ${lines.slice(-3).join('')}`;
-  return { start, stop, events, phases, viewerLoads, died, powerOff, seen, qmp: qmp as unknown as QmpClient, closed: () => events.filter((e) => e.startsWith('close ')) };
+  return { start, stop, events, phases, lines, viewerLoads, died, powerOff, seen, qmp: qmp as unknown as QmpClient, closed: () => events.filter((e) => e.startsWith('close ')) };
 }
 
 const fail = (error: Error) => async (): Promise<never> => {
@@ -174,6 +175,26 @@ describe('runApp stage order and teardown', () => {
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     expect(h.events, h.seen()).toContain('build network nic=rtl8139');
+  });
+
+  it('starts the TPM before storage when the firmware will be secure; a failed one hands storage BOOT_MODE=uefi', async () => {
+    const seenModes: (string | undefined)[] = [];
+    const secureGuest = { ...plainProfile, installsWithoutTpm: true, settle: (c: Config) => ({ ...c, bootMode: 'secure' as const }) };
+    const h = harness({
+      loadGuest: async () => secureGuest,
+      startTpm: fail(new AppError('host', 'swtpm exited unexpectedly (exit code 1): Could not open UnixIO socket')),
+      prepareStorage: async (ctx) => {
+        seenModes.push(ctx.config.bootMode);
+        return { drives: [], firmware: { mode: 'uefi', code: '/fw/code.fd', vars: join(dir, 'vars.fd') }, systemDisk: join(dir, 'data.qcow2'), markBootedFromDisk: async () => {}, recordDiskClosed: async () => {} };
+      },
+    });
+    const run = h.start();
+    await until(() => h.phases.includes('running'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    expect(seenModes, h.seen()).toEqual(['uefi']);
+    expect(h.lines.filter((l) => l.includes('swtpm cannot start')), h.seen()).toHaveLength(1);
+    expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close web server', 'close lab']);
   });
 
   it('passes the guest profile\'s NIC model to the network stage', async () => {

@@ -69,10 +69,15 @@ describe('Autounattend.xml', () => {
       expect(text(meta, 'Key')).toBe('/IMAGE/NAME');
     }
 
-    // Checks bypassed only for what the VM lacks.
+    // Checks bypassed only for what the VM lacks, with dockur's commands (assets/win11x64.xml).
     const bypass = kids(setup, 'RunSynchronous').flatMap((r) => commandsOf(r, 'RunSynchronousCommand', 'Path'));
-    const want = [...(m.tpm ? [] : ['BypassTPMCheck']), ...(m.firmware === 'secure' ? [] : ['BypassSecureBootCheck']), ...(m.ram >= 4 ? [] : ['BypassRAMCheck'])];
-    expect(bypass.map((p) => /\/v (\w+)/.exec(p ?? '')?.[1])).toEqual(want);
+    const lab = (name: string) => `reg.exe add "HKLM\\SYSTEM\\Setup\\LabConfig" /v ${name} /t REG_DWORD /d 1 /f`;
+    const want = [
+      ...(m.tpm ? [] : [lab('BypassTPMCheck'), 'reg.exe add "HKLM\\SYSTEM\\Setup\\MoSetup" /v AllowUpgradesWithUnsupportedTPMOrCPU /t REG_DWORD /d 1 /f']),
+      ...(m.firmware === 'secure' ? [] : [lab('BypassSecureBootCheck')]),
+      ...(m.ram >= 4 ? [] : [lab('BypassRAMCheck')]),
+    ];
+    expect(bypass).toEqual(want);
 
     const sp = pass(root, 'specialize');
     expect(text(comp(sp, 'Microsoft-Windows-TerminalServices-LocalSessionManager'), 'fDenyTSConnections')).toBe('false');
