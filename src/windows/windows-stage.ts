@@ -103,7 +103,7 @@ export async function prepareWindowsInstall(
   if (manual && !ctx.config.manual && profile) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
   const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
   log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
-  if (!profile) return idle(plan);
+  if (!profile) return { ...idle(plan), watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }) };
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
