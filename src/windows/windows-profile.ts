@@ -19,7 +19,7 @@ import { isUrl } from '../storage/media.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
-import { resolveVersion, type CatalogEntry } from './catalog.js';
+import { CATALOG, resolveVersion, type CatalogEntry } from './catalog.js';
 import { windowsSettings } from './settings.js';
 
 /**
@@ -43,7 +43,10 @@ export function checkWindowsSettings(config: Config): AppError[] {
 export async function createWindowsProfile(config: Config, log: Logger): Promise<GuestProfile> {
   const stage = await import('./windows-stage.js');
   // Your own ISO on a local path is read now, so that firmware and devices suit the Windows it holds.
-  const fromMedia = await localIsoEntry(config);
+  // VERSION=<URL> is read only after its download: until then it gets Windows 10's row, what every
+  // Windows since 8.1 installs on (UEFI; SATA and e1000e, or virtio with drivers), never virtio
+  // without drivers, on which Setup finds no disk.
+  const fromMedia = (await localIsoEntry(config)) ?? (!config.boot && isUrl(config.version) ? CATALOG.find((e) => e.key === '10') : undefined);
   const base = stage.windowsProfile(config, false, fromMedia);
   const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch), fromMedia) : undefined;
   if (defaults) log.info({ version: defaults.entry.key, bootMode: defaults.bootMode, disk: defaults.disk, nic: defaults.nic }, defaults.devicesReason);
