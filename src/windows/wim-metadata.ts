@@ -23,7 +23,7 @@ import { findUdfFile, hasUdf } from './udf-reader.js';
 
 export const WIM_HEADER_SIZE = 208;
 /** Real install.wim XML is tens of kilobytes (11 editions: ~40 KB); more is refused, not read. */
-export const MAX_WIM_XML_BYTES = 8 * 1024 * 1024;
+export const MAX_WIM_XML_BYTES = 2 * 1024 * 1024;
 const RESHDR_COMPRESSED = 0x04;
 
 export interface WimHeader {
@@ -64,11 +64,9 @@ export function parseWimXml(bytes: Buffer): WimImage[] {
   let text = bytes.subarray(0, bytes.length - (bytes.length % 2)).toString('utf16le');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const images: WimImage[] = [];
-  const imageTag = /<IMAGE\b([^>]*)>([\s\S]*?)<\/IMAGE>/g;
-  for (let match = imageTag.exec(text); match; match = imageTag.exec(text)) {
-    const index = Number(/\bINDEX\s*=\s*"(\d+)"/.exec(match[1]!)?.[1]);
+  for (const { attributes, body } of elements(text, 'IMAGE')) {
+    const index = Number(/\bINDEX\s*=\s*"(\d+)"/.exec(attributes)?.[1]);
     if (!Number.isInteger(index) || index < 1) continue;
-    const body = match[2]!;
     const windows = element(body, 'WINDOWS') ?? '';
     const languagesBlock = element(windows, 'LANGUAGES') ?? '';
     const version = element(windows, 'VERSION');
@@ -79,7 +77,7 @@ export function parseWimXml(bytes: Buffer): WimImage[] {
       flags: textOf(body, 'FLAGS'),
       editionId: textOf(windows, 'EDITIONID'),
       installationType: textOf(windows, 'INSTALLATIONTYPE'),
-      languages: all(languagesBlock, 'LANGUAGE'),
+      languages: elements(languagesBlock, 'LANGUAGE').map((e) => unescapeXml(e.body).trim()).filter(Boolean),
       defaultLanguage: textOf(languagesBlock, 'DEFAULT'),
       arch: archOf(textOf(windows, 'ARCH')),
       version: version === undefined ? undefined : { major: numberOf(version, 'MAJOR'), minor: numberOf(version, 'MINOR'), build: numberOf(version, 'BUILD') },
@@ -88,12 +86,34 @@ export function parseWimXml(bytes: Buffer): WimImage[] {
   return images.sort((a, b) => a.index - b.index);
 }
 
-function element(text: string, tag: string): string | undefined {
-  return new RegExp(`<${tag}\\b[^>]*>([\\s\\S]*?)</${tag}>`).exec(text)?.[1];
+/**
+ * The `<tag …>body</tag>` elements of `text`, in order, found with indexOf: linear in the text's
+ * length whatever it holds (a regular expression with a lazy body is quadratic on hostile XML
+ * that opens many tags and closes none). Nested elements of the same name are not needed here.
+ */
+function elements(text: string, tag: string, limit = Number.POSITIVE_INFINITY): { attributes: string; body: string }[] {
+  const found: { attributes: string; body: string }[] = [];
+  const close = `</${tag}>`;
+  let at = 0;
+  while (found.length < limit) {
+    const start = text.indexOf(`<${tag}`, at);
+    if (start < 0) break;
+    const next = text[start + tag.length + 1];
+    if (next !== '>' && next !== ' ' && next !== '\t' && next !== '\r' && next !== '\n') {
+      at = start + 1;
+      continue;
+    }
+    const open = text.indexOf('>', start);
+    const end = open < 0 ? -1 : text.indexOf(close, open);
+    if (end < 0) break;
+    found.push({ attributes: text.slice(start + tag.length + 1, open), body: text.slice(open + 1, end) });
+    at = end + close.length;
+  }
+  return found;
 }
 
-function all(text: string, tag: string): string[] {
-  return [...text.matchAll(new RegExp(`<${tag}\\b[^>]*>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => unescapeXml(m[1]!).trim()).filter(Boolean);
+function element(text: string, tag: string): string | undefined {
+  return elements(text, tag, 1)[0]?.body;
 }
 
 function textOf(text: string, tag: string): string | undefined {

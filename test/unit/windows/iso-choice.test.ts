@@ -33,6 +33,13 @@ describe('WIM header and XML', () => {
     expect(images[1]).toMatchObject({ name: 'Windows 11 Pro & more', editionId: 'Professional', languages: ['de-DE', 'en-US'], defaultLanguage: 'de-DE', arch: 'amd64', version: { build: 22631 } });
     expect(images[0]).toMatchObject({ arch: 'x86', version: undefined, editionId: undefined });
   });
+
+  it('hostile XML that opens elements and never closes them gives no image (read in one pass, not quadratic)', () => {
+    const open = Buffer.from('<WIM>' + '<IMAGE INDEX="1"><NAME>'.repeat(40_000), 'utf16le');
+    expect(parseWimXml(open)).toEqual([]);
+    const names = Buffer.from('<WIM><IMAGE INDEX="1">' + '<NAME>'.repeat(100_000) + '</IMAGE></WIM>', 'utf16le');
+    expect(parseWimXml(names)).toMatchObject([{ index: 1, name: undefined }]);
+  });
 });
 
 describe('ISO 9660 and UDF structures', () => {
