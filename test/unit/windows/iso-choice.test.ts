@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bootIsIso } from '../../../src/guest/profile.js';
 import { applyMediaChoice, catalogKeyFor, chooseFromMedia, imageFor } from '../../../src/windows/iso-choice.js';
-import { parseDirectoryRecords, parseVolumeDescriptor, SECTOR } from '../../../src/windows/iso-reader.js';
+import { findIso9660File, parseDirectoryRecords, parseVolumeDescriptor, readFileRange, SECTOR } from '../../../src/windows/iso-reader.js';
 import { parseFileIdentifiers, tagId } from '../../../src/windows/udf-reader.js';
 import { windowsSettings } from '../../../src/windows/settings.js';
 import { parseWimHeader, parseWimXml, type WimImage } from '../../../src/windows/wim-metadata.js';
@@ -63,6 +63,37 @@ describe('ISO 9660 and UDF structures', () => {
       { name: 'sources', directory: true, continues: false, lba: 30, length: 4096 },
       { name: 'install.wim', directory: false, continues: true, lba: 40, length: 4096 },
     ]);
+  });
+
+  it('a multi-extent file (ECMA-119 flag bit 7, files above 4 GiB) is read across its extents', async () => {
+    const image = Buffer.alloc(24 * SECTOR);
+    const descriptor = image.subarray(16 * SECTOR);
+    descriptor[0] = 1;
+    descriptor.write('CD001', 1, 'latin1');
+    descriptor.writeUInt32LE(18, 156 + 2);
+    descriptor.writeUInt32LE(SECTOR, 156 + 10);
+    image[17 * SECTOR] = 255;
+    image.write('CD001', 17 * SECTOR + 1, 'latin1');
+    const record = (at: number, name: string, lba: number, length: number, flags: number) => {
+      const size = 33 + name.length + (name.length % 2 === 0 ? 1 : 0);
+      image[at] = size;
+      image.writeUInt32LE(lba, at + 2);
+      image.writeUInt32LE(length, at + 10);
+      image[at + 25] = flags;
+      image[at + 32] = name.length;
+      image.write(name, at + 33, 'latin1');
+      return at + size;
+    };
+    record(18 * SECTOR, 'SOURCES', 19, SECTOR, 2);
+    record(record(19 * SECTOR, 'INSTALL.WIM;1', 20, 3000, 0x80), 'INSTALL.WIM;1', 22, 1000, 0);
+    image.fill(0x61, 20 * SECTOR, 20 * SECTOR + 3000);
+    image.fill(0x62, 22 * SECTOR, 22 * SECTOR + 1000);
+    const source = { name: 'memory.iso', size: image.length, read: async (offset: number, length: number) => image.subarray(offset, offset + length) };
+    const file = await findIso9660File(source, 'sources/install.wim');
+    expect(file).toEqual({ size: 4000, extents: [{ offset: 20 * SECTOR, length: 3000 }, { offset: 22 * SECTOR, length: 1000 }] });
+    expect((await readFileRange(source, file!, 2998, 4)).toString('latin1')).toBe('aabb');
+    await expect(readFileRange(source, file!, 3999, 2)).rejects.toThrow(/memory\.iso cannot be read as an ISO image: a read of 2 bytes at 3999 lies outside a file of 4000 bytes/);
+    await expect(findIso9660File({ ...source, size: 21 * SECTOR }, 'sources/install.wim')).rejects.toThrow(/past the image's end/);
   });
 
   it('volume descriptors: primary, Joliet (escape %/E), terminator, anything else', () => {
