@@ -24,6 +24,7 @@ import { readMediaDecision } from '../../src/windows/iso-choice.js';
 import { FileByteSource, findIso9660File, SECTOR } from '../../src/windows/iso-reader.js';
 import { findUserMedia } from '../../src/windows/user-media.js';
 import { readIsoMetadata } from '../../src/windows/wim-metadata.js';
+import { createWindowsProfile } from '../../src/windows/windows-profile.js';
 import { prepareWindowsInstall } from '../../src/windows/windows-stage.js';
 import { buildIso, buildWim, SERVER_2022, WINDOWS_11_MULTI } from '../fixtures/windows-iso.js';
 
@@ -226,6 +227,26 @@ describe('the install with your own ISO', () => {
     const { xml, lines } = await install({ VERSION: '2022' }, cut);
     expect(xml).toContain('<Value>Windows Server 2022 SERVERSTANDARD</Value>');
     expect(lines.find((l) => l.level === 40 && l.msg.includes(cut)), JSON.stringify(lines)).toBeDefined();
+  });
+});
+
+describe('the defaults your own ISO gives before the disk is made', () => {
+  const silent = createLogger({ level: 'info', pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const settled = async (env: Record<string, string>) => {
+    const config = configOf(env);
+    const profile = await createWindowsProfile(config, silent);
+    return profile.settle(config, { schema: 1 }, silent);
+  };
+
+  it('BOOT=<local Windows 11 ISO>: secure boot (a TPM), like VERSION=11; BOOT=<Server 2022 ISO>: UEFI', async () => {
+    expect((await settled({ BOOT: isos.win11Udf! })).bootMode).toBe('secure');
+    expect((await settled({ BOOT: isos.server! })).bootMode).toBe('uefi');
+  });
+
+  it('BOOT=<local ISO that is not Windows>: nothing is set for it; VERSION=<URL>: UEFI and a disk Setup sees without drivers', async () => {
+    const linux = await settled({ BOOT: isos.linux! });
+    expect([linux.bootMode, linux.diskType]).toEqual([undefined, undefined]);
+    expect(await settled({ VERSION: 'https://example.test/win.iso' })).toMatchObject({ bootMode: 'uefi', diskType: 'sata' });
   });
 });
 
