@@ -53,7 +53,8 @@ const isServer = (image: WimImage) => /^server/i.test(image.installationType ?? 
 export function imageFor(images: readonly WimImage[], request: string): WimImage | undefined {
   const text = request.trim();
   if (/^\d+$/.test(text)) return images.find((i) => i.index === Number(text));
-  const wanted = words(text);
+  // dockur's EDITION=Core on server media means Server Core of the default edition (Standard Core).
+  const wanted = words(text) === 'core' && images.some(isServer) ? 'standard core' : words(text);
   const byName = images.find((i) => i.name !== undefined && (words(i.name) === wanted || words(i.name).endsWith(` ${wanted}`)));
   if (byName) return byName;
   const core = /\bcore$/.test(wanted) && wanted !== 'core';

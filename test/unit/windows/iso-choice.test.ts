@@ -157,6 +157,7 @@ describe('choosing the entry, image and language', () => {
     const server = [image(1, 'ServerStandardEval', 'Server Core', 20348), image(2, 'ServerStandardEval', 'Server', 20348), image(3, 'ServerDatacenterEval', 'Server Core', 20348)];
     expect(imageFor(server, 'Standard')?.index).toBe(2);
     expect(imageFor(server, 'Standard Core')?.index).toBe(1);
+    expect(imageFor(server, 'Core')?.index).toBe(1);
     expect(imageFor(server, 'Datacenter Core')?.index).toBe(3);
     expect(imageFor(server, 'Datacenter')?.index).toBe(3);
     expect(imageFor(server, '2')?.index).toBe(2);
