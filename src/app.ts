@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Config } from './config/options.js';
 import { errorMessage } from './core/errors.js';
 import type { Logger } from './core/log.js';
-import { plainProfile, type GuestHooks, type GuestProfile } from './guest/profile.js';
+import { bootIsIso, plainProfile, type GuestHooks, type GuestProfile } from './guest/profile.js';
 import type { HostFacts } from './host/facts.js';
 import { preflight } from './host/preflight.js';
 import { startLab, type Lab } from './lab/lab-stage.js';
@@ -73,7 +73,7 @@ export const REAL_ADAPTERS: AppAdapters = {
   preflight,
   resolveWebToken,
   loadGuest: async (config, log) =>
-    config.boot ? plainProfile : (await import('./windows/windows-profile.js')).createWindowsProfile(config, log),
+    config.boot && !bootIsIso(config.boot) ? plainProfile : (await import('./windows/windows-profile.js')).createWindowsProfile(config, log),
   prepareStorage: (ctx, host, versionMedia) => prepareStorage(ctx, host, defaultStorageDeps(versionMedia ? { resolveVersionMedia: versionMedia } : {})),
   startTpm: (ctx) => startTpm(ctx),
   startNetwork: (ctx, host, nic) => startNetwork(ctx, host, undefined, nic),

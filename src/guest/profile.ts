@@ -59,6 +59,16 @@ export interface GuestProfile {
   prepare(ctx: RunContext, storage: StorageResult): Promise<GuestSetup>;
 }
 
+/**
+ * Whether BOOT names an ISO (a path or URL ending in .iso): such a BOOT goes to the Windows
+ * profile, which reads the ISO and installs it hands-off when it is Windows Setup media, and
+ * boots it for a manual install otherwise.
+ */
+export function bootIsIso(boot: string): boolean {
+  const path = /^[a-z]+:\/\//i.test(boot) ? boot.replace(/[?#].*$/, '') : boot;
+  return /\.iso$/i.test(path.trim());
+}
+
 /** A BOOT image: the user's media and settings as they are. */
 export const plainProfile: GuestProfile = {
   name: 'plain',

@@ -1,13 +1,16 @@
 /**
- * An ISO the user supplied by mounting it into the container. windock reads exactly one place,
- * `/boot.iso` (documented), so that nothing is guessed; ISOs mounted where windock does not look
- * (dockur's `/custom.iso`, a differently named `.iso` in STORAGE or in `/`) are reported with a
- * hint instead of being silently ignored or silently used.
+ * An ISO the user supplied by mounting it into the container. windock reads two documented
+ * places, `/boot.iso` and then dockur's `/custom.iso`, so that nothing is guessed; ISOs mounted
+ * where windock does not look (a differently named `.iso` in STORAGE or in `/`) are reported with
+ * a hint instead of being silently ignored or silently used. Which Windows the ISO holds is read
+ * from it later (iso-choice.ts).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 export const USER_ISO_PATH = '/boot.iso';
+/** dockur/windows' name for a user ISO ("-v ./win.iso:/custom.iso"). */
+export const DOCKUR_ISO_PATH = '/custom.iso';
 
 export type UserMedia =
   | { kind: 'found'; path: string; size: number }
@@ -21,28 +24,31 @@ export interface UserMediaPaths {
   storageDir: string;
   /** Directory scanned for stray `.iso` mounts (the container's `/`). */
   rootDir: string;
-  /** Paths other projects document (dockur/windows: `/custom.iso`). */
+  /** Paths other projects document that windock also uses, after bootIso (dockur/windows: `/custom.iso`). */
+  alsoUsed?: readonly string[];
+  /** Paths other projects document that windock reports but does not use. */
   knownOtherPaths: readonly string[];
   /** File names in STORAGE that are windock's own downloads. */
   ownFiles: readonly string[];
 }
 
 export function defaultUserMediaPaths(storageDir: string, ownFiles: readonly string[] = []): UserMediaPaths {
-  return { bootIso: USER_ISO_PATH, storageDir, rootDir: '/', knownOtherPaths: ['/custom.iso'], ownFiles };
+  return { bootIso: USER_ISO_PATH, alsoUsed: [DOCKUR_ISO_PATH], storageDir, rootDir: '/', knownOtherPaths: [], ownFiles };
 }
 
 export async function findUserMedia(paths: UserMediaPaths): Promise<UserMedia> {
-  const boot = await statOrUndefined(paths.bootIso);
-  // A file or a block device (`--device /dev/sr0:/boot.iso`) both work as QEMU's cdrom.
-  if (boot && (boot.isFile() || boot.isBlockDevice()) && (boot.isBlockDevice() || boot.size > 0)) {
-    return { kind: 'found', path: paths.bootIso, size: boot.size };
+  const used = [paths.bootIso, ...(paths.alsoUsed ?? [])];
+  for (const path of used) {
+    const boot = await statOrUndefined(path);
+    // A file or a block device (`--device /dev/sr0:/boot.iso`) both work as QEMU's cdrom.
+    if (boot && (boot.isFile() || boot.isBlockDevice()) && (boot.isBlockDevice() || boot.size > 0)) return { kind: 'found', path, size: boot.size };
   }
   const misplaced = new Set<string>();
   for (const path of paths.knownOtherPaths) {
     if ((await statOrUndefined(path))?.isFile()) misplaced.add(path);
   }
   for (const path of await isoFilesIn(paths.rootDir)) {
-    if (path !== paths.bootIso) misplaced.add(path);
+    if (!used.includes(path)) misplaced.add(path);
   }
   for (const path of await isoFilesIn(paths.storageDir)) {
     if (!paths.ownFiles.includes(basename(path))) misplaced.add(path);

@@ -1,7 +1,7 @@
 /**
  * The Windows layer's answer to the storage stage's question "VERSION → which media?"
  * (`ResolveVersionMedia` in src/storage/prepare.ts). Order:
- *  1. an ISO the user mounted at /boot.iso;
+ *  1. an ISO the user mounted at /boot.iso or /custom.iso (iso-choice.ts reads which Windows it is);
  *  2. an ISO windock downloaded for the same VERSION and LANGUAGE before (windock.json), so a
  *     restart never asks Microsoft again — repeated link requests are what earn the IP ban;
  *  3. VERSION as a URL, passed through;
@@ -75,7 +75,7 @@ export function windowsVersionMedia(deps: VersionMediaDeps): (version: string, c
     const pathsFor = deps.userMediaPaths ?? defaultUserMediaPaths;
     const user = await findUserMedia(pathsFor(ctx.config.storage, record ? [record.fileName] : []));
     if (user.kind === 'found') {
-      log.info({ path: user.path, size: user.size }, 'using the ISO mounted at /boot.iso');
+      log.info({ path: user.path, size: user.size }, 'using your own ISO; the Windows it holds is read from it');
       return { kind: 'path', path: user.path };
     }
     const hint = misplacedHint(user.misplaced);

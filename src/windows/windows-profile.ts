@@ -11,14 +11,15 @@ import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { GuestProfile, GuestSetup, StorageResult } from '../guest/profile.js';
+import { bootIsIso, type GuestProfile, type GuestSetup, type StorageResult } from '../guest/profile.js';
 import { escapeValue } from '../qemu/args.js';
 import type { NicModel } from '../qemu/vm-spec.js';
 import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
+import { isUrl } from '../storage/media.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
-import { installsHandsOff, resolveVersion } from './catalog.js';
+import { CATALOG, installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { windowsSettings } from './settings.js';
 
 /**
@@ -41,8 +42,13 @@ export function checkWindowsSettings(config: Config): AppError[] {
 /** The Windows profile for this configuration (VERSION a catalog key or an ISO's URL). */
 export async function createWindowsProfile(config: Config, log: Logger): Promise<GuestProfile> {
   const stage = await import('./windows-stage.js');
-  const base = stage.windowsProfile(config, false);
-  const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch)) : undefined;
+  // Your own ISO on a local path is read now, so that firmware and devices suit the Windows it holds.
+  // VERSION=<URL> is read only after its download: until then it gets Windows 10's row, what every
+  // Windows since 8.1 installs on (UEFI; SATA and e1000e, or virtio with drivers), never virtio
+  // without drivers, on which Setup finds no disk.
+  const fromMedia = (await localIsoEntry(config)) ?? (!config.boot && isUrl(config.version) ? CATALOG.find((e) => e.key === '10') : undefined);
+  const base = stage.windowsProfile(config, false, fromMedia);
+  const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch), fromMedia) : undefined;
   if (defaults) log.info({ version: defaults.entry.key, bootMode: defaults.bootMode, disk: defaults.disk, nic: defaults.nic }, defaults.devicesReason);
   const media = await import('./version-media.js');
   return {
@@ -63,6 +69,24 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
       machine: defaults?.guest,
     }),
   };
+}
+
+/**
+ * The catalog entry the metadata of a local ISO of yours chooses (BOOT=<path>.iso, else /boot.iso
+ * or /custom.iso); undefined when there is none, or it says nothing usable (the stage reads it
+ * again and logs why). An ISO reached by URL is read after its download, in the stage.
+ */
+async function localIsoEntry(config: Config): Promise<CatalogEntry | undefined> {
+  const [{ readMediaDecision }, { defaultUserMediaPaths, findUserMedia }] = await Promise.all([import('./iso-choice.js'), import('./user-media.js')]);
+  let path: string | undefined;
+  if (config.boot) {
+    path = bootIsIso(config.boot) && !isUrl(config.boot) ? config.boot : undefined;
+  } else {
+    const found = await findUserMedia(defaultUserMediaPaths(config.storage));
+    path = found.kind === 'found' ? found.path : undefined;
+  }
+  const decision = path ? await readMediaDecision(path, config) : undefined;
+  return decision?.kind === 'chosen' ? decision.choice.entry : undefined;
 }
 
 const NIC_RECORD = stateSlice<NicModel>('nicModel');

@@ -11,6 +11,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
+import type { Logger } from '../core/log.js';
 import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
 import { readPartitionScheme } from '../storage/media.js';
@@ -19,6 +20,8 @@ import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { planWindowsMedia, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
+import { applyMediaChoice, installMediaDecision, type MediaChoice } from './iso-choice.js';
+import { WINDOWS_DOWNLOAD } from './version-media.js';
 import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
 /** Where the Docker image puts the virtio-win drivers when built with them. */
@@ -41,12 +44,12 @@ export interface WindowsProfile {
 
 /**
  * Pure: the Windows defaults for this configuration, or undefined when the guest is not a
- * catalog Windows (BOOT set, or VERSION is a URL).
+ * catalog Windows (BOOT set, or VERSION is a URL). `fromMedia`: the entry your own ISO's
+ * metadata chose (iso-choice.ts), which wins over VERSION.
  */
-export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, driversAvailable: boolean): WindowsProfile | undefined {
-  if (config.boot) return undefined;
-  const resolved = resolveVersion(config.version);
-  if (resolved.kind !== 'catalog') return undefined;
+export function windowsProfile(config: Pick<Config, 'boot' | 'version'>, driversAvailable: boolean, fromMedia?: CatalogEntry): WindowsProfile | undefined {
+  const resolved = fromMedia ? { kind: 'catalog' as const, entry: fromMedia } : config.boot ? undefined : resolveVersion(config.version);
+  if (resolved?.kind !== 'catalog') return undefined;
   const devices = windowsDevices(resolved.entry, driversAvailable);
   const { entry } = resolved;
   const guest: GuestMachine = { machine: entry.machine, usb: entry.usb, cpuFlags: entry.cpuFlags, globals: entry.globals, windows: true };
@@ -82,30 +85,31 @@ export async function prepareWindowsInstall(
 ): Promise<WindowsInstall> {
   const log = ctx.log.child({ component: 'windows' });
   const idle = (plan: MediaPlan): WindowsInstall => ({ drives: storage.drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
-  const profile = windowsProfile(ctx.config, false);
   const installMedia = storage.drives.find((d) => d.media === 'cdrom');
   if (!installMedia) {
     return idle(planWindowsMedia({ install: (await ctx.state.read()).install, diskCreated: false, diskPartitioned: true, manual: ctx.config.manual }));
   }
-  if (!profile) {
-    log.warn('install media attached but VERSION is no Windows key: no answer file, install by hand in the viewer');
-    return idle({ attachInstallMedia: true, installMediaFirst: true, attachSetupImage: false, pressBootKeys: false, recordMediaAttached: false, reason: 'not a catalog Windows' });
-  }
+  // Your own ISO (/boot.iso, /custom.iso, BOOT=*.iso, VERSION=<URL>): its install image says which Windows it is.
+  const media = await ownMediaEntry(ctx, installMedia.path, log);
+  const profile = media.entry ? windowsProfile(ctx.config, false, media.entry) : undefined;
 
   const system = storage.drives.find((d) => d.id === 'system');
   const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
   const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
   const state = await ctx.state.read();
-  // Windows before Vista has no Autounattend.xml: its media boots for a manual install.
-  const manual = ctx.config.manual || !installsHandsOff(profile.entry);
-  if (manual && !ctx.config.manual) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
+  // Windows before Vista has no Autounattend.xml, and an ISO that is not Windows none at all: the media boots for a
+  // manual install, the boot keys still pressed at its "Press any key" prompt while the disk is blank.
+  const manual = ctx.config.manual || !profile || !installsHandsOff(profile.entry);
+  if (manual && !ctx.config.manual && profile) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
   const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
   log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
+  if (!profile) return { ...idle(plan), watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }) };
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
     const oem = await hasEntries(deps.oemDir);
-    const { input, warnings } = answerFileInput(ctx.config, {
+    // The media's choice already consumed EDITION (an image index now).
+    const { input: chosen, warnings } = answerFileInput(media.choice ? { ...ctx.config, edition: undefined } : ctx.config, {
       entry: profile.entry,
       firmware: storage.firmware.mode,
       drives: storage.drives,
@@ -113,12 +117,13 @@ export async function prepareWindowsInstall(
       tpm: storage.firmware.mode === 'secure',
       oem,
     });
+    const input = media.choice ? { ...chosen, settings: applyMediaChoice(chosen.settings, media.choice, ctx.config) } : chosen;
     const settings = input.settings;
     for (const warning of warnings) log.warn(warning);
     // Loaded only when a setup image is built: the XML builder is the heaviest import of this stage.
     const { buildAnswerFile } = await import('./unattend.js');
     const answerFile = buildAnswerFile(input);
-    log.info({ disk: input.diskNumber, bus: system?.bus }, 'Setup installs to this disk number');
+    log.info({ disk: input.diskNumber, bus: system?.bus, image: settings.image, language: settings.uiLanguage }, 'Setup installs this image to this disk number');
     setup = await buildSetupImage({
       path: join(ctx.config.runDir, SETUP_IMAGE_FILE),
       answerFile,
@@ -139,6 +144,31 @@ export async function prepareWindowsInstall(
     plan,
     setup,
   };
+}
+
+/**
+ * The catalog entry (and image choice) for the attached ISO: read from your own ISO's install
+ * image, VERSION's entry for the ISO windock downloaded for it. Logs the decision.
+ */
+async function ownMediaEntry(ctx: RunContext, isoPath: string, log: Logger): Promise<{ entry: CatalogEntry | undefined; choice: MediaChoice | undefined }> {
+  const record = await WINDOWS_DOWNLOAD.read(ctx.state);
+  const decision = await installMediaDecision(ctx.config, isoPath, record ? join(ctx.config.storage, record.fileName) : undefined);
+  if (!decision) return { entry: windowsProfile(ctx.config, false)?.entry, choice: undefined };
+  if (decision.kind === 'manual') {
+    log.warn({ iso: isoPath }, decision.reason);
+    return { entry: undefined, choice: undefined };
+  }
+  if (decision.kind === 'fallback') {
+    log.warn({ iso: isoPath }, decision.warning);
+    return { entry: decision.entry, choice: undefined };
+  }
+  const { choice } = decision;
+  for (const note of decision.notes) log.info({ iso: isoPath }, note);
+  log.info(
+    { iso: isoPath, version: choice.entry.key, index: choice.image.index, name: choice.image.name, edition: choice.image.editionId, build: choice.image.version?.build, language: choice.culture },
+    'your own ISO: Windows read from its install image',
+  );
+  return { entry: choice.entry, choice };
 }
 
 async function hasEntries(dir: string): Promise<boolean> {
