@@ -12,7 +12,10 @@ if (!url || !dest) {
   console.error('usage: node fetch-file.mjs <url> <dest>');
   process.exit(2);
 }
-const response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(30 * 60_000) });
+const response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(30 * 60_000) }).catch((error) => {
+  console.error(`GET ${url} failed: ${error.cause?.message ?? error.message}`);
+  process.exit(1);
+});
 if (!response.ok || !response.body) {
   console.error(`GET ${url} answered ${response.status} ${response.statusText}, expected 200`);
   process.exit(1);
