@@ -30,6 +30,8 @@ export interface HelperSpec {
   maxLineBytes?: number;
   /** Open descriptors the child inherits as fd 3, 4, … (QEMU's `-netdev tap,fd=3`). */
   passFds?: readonly number[];
+  /** Working directory; the relative paths in its argv are read from here. */
+  cwd?: string;
   /** The code of `died` and readiness errors; 'internal' by default. */
   errorCode?: ErrorCode;
   /**
@@ -107,7 +109,7 @@ type RawExit = Pick<HelperExit, 'code' | 'signal' | 'startError'>;
 export function startHelper(spec: HelperSpec): Helper {
   const { name, log } = spec;
   const [command, argv] = withParentDeathSignal(spec.argv);
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe', ...(spec.passFds ?? [])], ...SUPERVISED_CHILD });
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe', ...(spec.passFds ?? [])], ...(spec.cwd ? { cwd: spec.cwd } : {}), ...SUPERVISED_CHILD });
   const tailStreams = spec.tailStreams ?? ['stdout', 'stderr'];
   const tailLines = spec.tailLines ?? 20;
   const maxLineBytes = spec.maxLineBytes ?? MAX_LINE_BYTES;

@@ -8,7 +8,7 @@
  * `--terminate` makes swtpm exit when QEMU's connection goes away, so a crashed supervisor never
  * leaves a TPM behind; `close()` stops it in any case.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource, RunContext } from '../supervisor/context.js';
 import { AppError } from '../core/errors.js';
@@ -38,6 +38,8 @@ export const DEFAULT_TPM_DEPS: TpmDeps = { program: 'swtpm', startTimeoutMs: 10_
 
 export const TPM_STATE_DIR = 'tpm';
 export const TPM_SOCKET = 'swtpm.sock';
+/** RUN_DIR's link to STORAGE/tpm: swtpm is given names relative to RUN_DIR (see startTpm). */
+const TPM_STATE_LINK = 'tpm-state';
 
 /** The argv, pure: what runs is exactly this list. */
 export function swtpmArgs(stateDir: string, socket: string): string[] {
@@ -65,11 +67,17 @@ export async function startTpm(
   await mkdir(ctx.config.runDir, { recursive: true, mode: 0o700 });
   // A socket left by a crashed run would make "the socket exists" mean nothing (house rule 9).
   await rm(socket, { force: true });
+  // swtpm splits its options on commas and has no escape for one (`dir=/a,b` is refused), so it
+  // runs in RUN_DIR and gets names without a directory: a comma in STORAGE or RUN_DIR cannot reach it.
+  const link = join(ctx.config.runDir, TPM_STATE_LINK);
+  await rm(link, { force: true });
+  await symlink(stateDir, link);
   ctx.signal.throwIfAborted();
 
   const helper = startHelper({
     name: 'swtpm',
-    argv: [deps.program, ...swtpmArgs(stateDir, socket)],
+    argv: [deps.program, ...swtpmArgs(TPM_STATE_LINK, TPM_SOCKET)],
+    cwd: ctx.config.runDir,
     log,
     onLine: (line) => log.debug({ line }, 'swtpm output'),
     errorCode: 'host',

@@ -11,7 +11,7 @@
  * - A disk whose firmware was recorded as secure, and a BOOT image with BOOT_MODE=secure: the run
  *   ends with swtpm's error (exit 3) before any firmware file is made or QEMU starts.
  */
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { execa } from 'execa';
@@ -26,6 +26,7 @@ import { TPM_FALLBACK_WARNING } from '../../src/tpm/tpm-stage.js';
 import { createWindowsProfile } from '../../src/windows/windows-profile.js';
 import { copyGuestDisk, ensureTestGuest } from '../fixtures/guest.js';
 import { freePort, tempDir } from '../fixtures/windock.js';
+import { buildWim, WINDOWS_11_MULTI } from '../fixtures/windows-iso.js';
 
 const MTOOLS = { MTOOLS_SKIP_CHECK: '1' };
 /** The test guest's raw disk: partition 1 (its ESP) starts at sector 2048 (build-guest.sh). */
@@ -53,7 +54,7 @@ async function failingSwtpm(): Promise<string> {
   return wrapper;
 }
 
-/** An ISO that boots under UEFI into the test guest: its unified kernel image as the El Torito EFI image. */
+/** An ISO that boots under UEFI into the test guest (its unified kernel image as the El Torito EFI image) and reads as Windows 11 media. */
 async function guestIso(): Promise<string> {
   const raw = (await ensureTestGuest()).replace(/\.qcow2$/, '.raw');
   const tree = join(dir, 'iso-tree');
@@ -65,6 +66,9 @@ async function guestIso(): Promise<string> {
   await execa('mkfs.fat', ['-C', image, String(kib)]);
   await execa('mmd', ['-i', image, '::/EFI', '::/EFI/BOOT'], { env: MTOOLS });
   await execa('mcopy', ['-i', image, efi, '::/EFI/BOOT/BOOTX64.EFI'], { env: MTOOLS });
+  // Windows 11 Setup media as far as windock reads it: sources/install.wim with Windows 11 images.
+  await mkdir(join(tree, 'sources'));
+  await rename(await buildWim(dir, WINDOWS_11_MULTI), join(tree, 'sources', 'install.wim'));
   const iso = join(dir, 'win11.iso');
   await execa('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, '-V', 'WINDOCK_TEST', '-e', 'efiboot.img', '-no-emul-boot', tree]);
   return iso;

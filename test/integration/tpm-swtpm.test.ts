@@ -144,6 +144,18 @@ describe('swtpm for BOOT_MODE=secure', () => {
     expect((await readdir(tpm.stateDir)).some((n) => n.startsWith('tpm2-00.permall'))).toBe(true);
   });
 
+  it('serves QEMU with a comma in both STORAGE and RUN_DIR (swtpm has no escape for one)', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    const storage = join(dir, 'stor,age');
+    const runDir = join(dir, 'run,dir');
+    await mkdir(storage);
+    tpm = await startTpm({ ...context(), config: { storage, runDir } as never });
+    expect(tpm.socket).toBe(join(runDir, 'swtpm.sock'));
+    const { qmpSocket } = await startSecureQemu(tpm.socket.replaceAll(',', ',,'));
+    expect(await qmp(qmpSocket, 'query-tpm'), 'QEMU reaches the TPM').toHaveLength(1);
+    await until('swtpm state written under the comma path', async () => (await readdir(join(storage, 'tpm'))).some((n) => n.startsWith('tpm2-00.permall')), 120_000);
+  });
+
   it('ends by itself when QEMU goes away (--terminate), and says so through `died`', async () => {
     tpm = await startTpm(context());
     const { qmpSocket } = await startSecureQemu(tpm.socket);
