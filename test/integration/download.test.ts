@@ -48,8 +48,9 @@ function setup(overrides: Partial<DownloadDeps> = {}, tmpfs?: string) {
     random: () => 0.5,
     ...overrides,
   };
+  // One connection: these are the single-connection contract (download-parallel.test.ts has CONNECTIONS).
   const run = (server: TestHttpServer, options: Partial<DownloadOptions> = {}) =>
-    download(downloadContext(ctx), { url: `${server.url()}?token=secret-token`, dir, fileName: 'file.bin', checkpointBytes: 512 * 1024, ...options }, deps);
+    download(downloadContext(ctx), { url: `${server.url()}?token=secret-token`, dir, fileName: 'file.bin', checkpointBytes: 512 * 1024, connections: 1, ...options }, deps);
   return { dir, ctx, delays, deps, run, part: join(dir, 'file.bin.part'), final: join(dir, 'file.bin') };
 }
 
