@@ -125,8 +125,6 @@ async function attemptPiece(env: ParallelEnv, writer: PartWriter, cursor: Cursor
     await streamPiece(env, writer, piece, cursor, signal);
   } finally {
     piece.idle.stop();
-    // The first answer runs on past its piece; an unread body keeps the connection busy.
-    await piece.response.body?.cancel().catch(() => undefined);
   }
 }
 
@@ -147,9 +145,11 @@ async function streamPiece(env: ParallelEnv, writer: PartWriter, piece: OpenedPi
       piece.idle.touch();
       const room = cursor.end - cursor.at;
       const bytes = chunk.value.length > room ? chunk.value.subarray(0, room) : chunk.value;
+      // Counted before the hand-over: a transferred chunk's length reads 0 afterwards.
+      const length = bytes.length;
+      cursor.at += length;
+      env.onFetched(length);
       part.write(stream, bytes);
-      cursor.at += bytes.length;
-      env.onFetched(bytes.length);
       await roomToWrite(writer, settings.idleTimeoutMs, signal, partPath);
       env.progress.update(part.received, part.sidecar.total);
     }
@@ -157,6 +157,8 @@ async function streamPiece(env: ParallelEnv, writer: PartWriter, piece: OpenedPi
     throw error instanceof PartWriteError ? writeFailure(error, partPath) : error;
   } finally {
     signal.removeEventListener('abort', onStop);
+    // The first answer runs on past its piece: cancelling ends its connection, not just the read.
+    await reader.cancel().catch(() => undefined);
   }
   if (signal.aborted) throw signal.reason;
   if (cursor.at < cursor.end) throw new AttemptError(`the connection ended at byte ${cursor.at}, before the end of its piece (${cursor.end})`, true);

@@ -170,9 +170,10 @@ export class PartFile {
    * the next one rather than queueing them.
    */
   write(stream: PartStream, bytes: Uint8Array): void {
+    // Counted first: once handed over (transferred) the chunk's length reads 0.
     this.#received += bytes.length;
-    stream.append(bytes);
     this.#sinceCheckpoint += bytes.length;
+    stream.append(bytes);
     if (this.#sinceCheckpoint < this.checkpointBytes || this.#checkpointing) return;
     this.#sinceCheckpoint = 0;
     this.#checkpointing = this.#checkpoint().finally(() => (this.#checkpointing = undefined));
