@@ -10,6 +10,7 @@ import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions 
 import { downloadProgressTo } from '../../src/supervisor/status.js';
 import { startHttpServer, type Script, type TestHttpServer } from '../fixtures/http-server.js';
 import { makeContext, type TestContext } from '../unit/storage/context.js';
+import type { ByteRange } from '../../src/storage/download/segments.js';
 import { makeTempDirs } from './storage-helpers.js';
 
 export const MiB = 2 ** 20;
@@ -49,4 +50,15 @@ export function downloadHarness(defaults: Partial<DownloadOptions>) {
     return { dir, ctx, delays, deps, run, part: join(dir, 'file.bin.part'), final: join(dir, 'file.bin') };
   };
   return { temp, serve, setup };
+}
+
+/** The ranges merged where they touch, sorted. */
+export function union(ranges: readonly ByteRange[]): ByteRange[] {
+  const merged: [number, number][] = [];
+  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    const last = merged.at(-1);
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  return merged;
 }

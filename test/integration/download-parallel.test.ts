@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { cutPieces, missingRanges, pieceSize, type ByteRange } from '../../src/storage/download/segments.js';
 import type { RequestRecord, ServedFile } from '../fixtures/http-server.js';
 import { expectAppError } from '../fixtures/app-error.js';
-import { downloadHarness, MiB, sha } from './download-helpers.js';
+import { downloadHarness, MiB, sha, union } from './download-helpers.js';
 
 const PIECE = 256 * 1024;
 const { serve, setup } = downloadHarness({ connections: 4, parallelMinBytes: MiB, maxPieceBytes: PIECE });
@@ -24,17 +24,6 @@ const fileB: ServedFile = { body: randomBytes(3 * MiB), etag: '"b-2"' };
 function closedRange(request: RequestRecord): ByteRange | undefined {
   const match = /^bytes=(\d+)-(\d+)$/.exec(request.range ?? '');
   return match ? [Number(match[1]), Number(match[2]) + 1] : undefined;
-}
-
-/** The ranges merged where they touch, sorted. */
-function union(ranges: readonly ByteRange[]): ByteRange[] {
-  const merged: [number, number][] = [];
-  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
-    const last = merged.at(-1);
-    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
-    else merged.push([start, end]);
-  }
-  return merged;
 }
 
 const pieceRequests = (requests: RequestRecord[]) => requests.filter((r) => closedRange(r) !== undefined);
