@@ -40,6 +40,8 @@ export interface PartWriter extends PartStream {
   waitForRoom(): Promise<void>;
   /** Bytes handed to the thread and not yet written. */
   readonly bytesInFlight: number;
+  /** Whether `waitForRoom` would wait (more than `maxAheadBytes` in flight) or has failed. */
+  readonly full: boolean;
   /** Makes every appended byte durable; resolves with the file's durable ranges. */
   sync(): Promise<ByteRange[]>;
   /**
@@ -180,6 +182,10 @@ class WorkerPartWriter implements PartWriter {
 
   get bytesInFlight(): number {
     return this.#handedOver - this.#written;
+  }
+
+  get full(): boolean {
+    return this.#failure !== undefined || this.bytesInFlight > this.#maxAheadBytes;
   }
 
   async sync(): Promise<ByteRange[]> {

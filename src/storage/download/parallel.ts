@@ -46,7 +46,10 @@ interface Cursor {
 
 /** Fetches `pieces` (in file order) over up to `connections` connections; resolves when all are in. */
 export async function fetchPieces(env: ParallelEnv, pieces: readonly ByteRange[], opened?: OpenedPiece): Promise<void> {
-  const writer = await env.part.writer();
+  // Opened beside the first requests, not before them: starting the writer thread takes a while
+  // on a busy machine, and the connections' answers are on their way meanwhile.
+  const writer = env.part.writer();
+  writer.catch(() => undefined);
   const queue = [...pieces];
   const stop = new AbortController();
   const signal = AbortSignal.any([env.ctx.signal, stop.signal]);
@@ -70,13 +73,14 @@ export async function fetchPieces(env: ParallelEnv, pieces: readonly ByteRange[]
     await Promise.all(running);
   } finally {
     // Whatever ended the pieces, every byte received is made durable and recorded.
+    await writer.catch(() => undefined);
     await env.part.checkpoint();
   }
   if (failure !== undefined) throw failure;
 }
 
 /** One piece, retried from where it got to until it is whole. */
-async function fetchPiece(env: ParallelEnv, writer: PartWriter, cursor: Cursor, signal: AbortSignal, opened: OpenedPiece | undefined): Promise<void> {
+async function fetchPiece(env: ParallelEnv, writer: Promise<PartWriter>, cursor: Cursor, signal: AbortSignal, opened: OpenedPiece | undefined): Promise<void> {
   const start = cursor.at;
   let failures = 0;
   for (;;) {
@@ -95,7 +99,7 @@ async function fetchPiece(env: ParallelEnv, writer: PartWriter, cursor: Cursor, 
   }
 }
 
-async function attemptPiece(env: ParallelEnv, writer: PartWriter, cursor: Cursor, signal: AbortSignal, opened: OpenedPiece | undefined): Promise<void> {
+async function attemptPiece(env: ParallelEnv, writer: Promise<PartWriter>, cursor: Cursor, signal: AbortSignal, opened: OpenedPiece | undefined): Promise<void> {
   const { settings, part } = env;
   let piece = opened;
   if (!piece) {
@@ -122,7 +126,7 @@ async function attemptPiece(env: ParallelEnv, writer: PartWriter, cursor: Cursor
     }
   }
   try {
-    await streamPiece(env, writer, piece, cursor, signal);
+    await streamPiece(env, await writer, piece, cursor, signal);
   } finally {
     piece.idle.stop();
   }
