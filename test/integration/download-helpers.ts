@@ -4,6 +4,7 @@
  * instead of slept, so that back-off is asserted by value, not by time.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions } from '../../src/storage/download.js';
@@ -61,4 +62,12 @@ export function union(ranges: readonly ByteRange[]): ByteRange[] {
     else merged.push([start, end]);
   }
   return merged;
+}
+
+/** Puts a small disk image beside the download; the returned check says it is byte-identical. */
+export function diskBeside(dir: string): () => boolean {
+  const path = join(dir, 'data.img');
+  writeFileSync(path, Buffer.alloc(64 * 1024, 7));
+  const before = sha(readFileSync(path));
+  return () => sha(readFileSync(path)) === before;
 }

@@ -7,12 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cutPieces, missingRanges, pieceSize, type ByteRange } from '../../src/storage/download/segments.js';
-import type { RequestRecord, ServedFile } from '../fixtures/http-server.js';
+import type { RequestRecord, Script, ServedFile } from '../fixtures/http-server.js';
 import { expectAppError } from '../fixtures/app-error.js';
-import { downloadHarness, MiB, sha, union } from './download-helpers.js';
+import { diskBeside, downloadHarness, MiB, sha, union } from './download-helpers.js';
 
 const PIECE = 256 * 1024;
 const { serve, setup } = downloadHarness({ connections: 4, parallelMinBytes: MiB, maxPieceBytes: PIECE });
@@ -24,6 +23,16 @@ const fileB: ServedFile = { body: randomBytes(3 * MiB), etag: '"b-2"' };
 function closedRange(request: RequestRecord): ByteRange | undefined {
   const match = /^bytes=(\d+)-(\d+)$/.exec(request.range ?? '');
   return match ? [Number(match[1]), Number(match[2]) + 1] : undefined;
+}
+
+/** Serves fileA; the first request for a piece from `start` misbehaves as `fault` says. */
+function onceFrom(start: number, fault: { dropAfter?: number; stallAfter?: number }): Script {
+  let done = false;
+  return ({ range }) => {
+    const now = !done && Boolean(range?.startsWith(`bytes=${start}-`));
+    done ||= now;
+    return { kind: 'serve', file: fileA, ...(now ? fault : {}) };
+  };
 }
 
 const pieceRequests = (requests: RequestRecord[]) => requests.filter((r) => closedRange(r) !== undefined);
@@ -103,12 +112,7 @@ describe('download over several connections', () => {
 
   it('retries a piece whose connection breaks mid-body from its last byte, with the same Range logic', async () => {
     const broken = 2 * PIECE;
-    let cut = false;
-    const server = await serve(({ range }) => {
-      const drop = !cut && range?.startsWith(`bytes=${broken}-`);
-      cut ||= Boolean(drop);
-      return { kind: 'serve', file: fileA, dropAfter: drop ? 100_000 : undefined };
-    });
+    const server = await serve(onceFrom(broken, { dropAfter: 100_000 }));
     const t = setup();
     const result = await t.run(server, { sha256: sha(fileA.body) });
     expect(result.sha256).toBe(sha(fileA.body));
@@ -121,12 +125,7 @@ describe('download over several connections', () => {
 
   it('abandons a stalled piece after the idle timeout and fetches the rest of it again', async () => {
     const stalled = 3 * PIECE;
-    let once = false;
-    const server = await serve(({ range }) => {
-      const stall = !once && range?.startsWith(`bytes=${stalled}-`);
-      once ||= Boolean(stall);
-      return { kind: 'serve', file: fileA, stallAfter: stall ? 50_000 : undefined };
-    });
+    const server = await serve(onceFrom(stalled, { stallAfter: 50_000 }));
     const t = setup();
     const result = await t.run(server, { sha256: sha(fileA.body), idleTimeoutMs: 400 });
     expect(result.sha256).toBe(sha(fileA.body));
@@ -159,12 +158,11 @@ describe('download over several connections', () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA }));
     // The free-space check is told there is room, so that the disk really fills under the pieces.
     const t = setup({ freeBytes: async () => 2 ** 40 }, '2m');
-    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
-    const before = sha(readFileSync(join(t.dir, 'data.img')));
+    const diskUnchanged = diskBeside(t.dir);
     const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
-    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
+    expect(diskUnchanged()).toBe(true);
     expect(pieceRequests(server.requests).length).toBeGreaterThan(0);
     const part = readFileSync(t.part);
     if (existsSync(`${t.part}.json`)) {

@@ -5,12 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { download } from '../../src/storage/download.js';
 import type { ServedFile } from '../fixtures/http-server.js';
 import { makeContext } from '../unit/storage/context.js';
-import { downloadContext, downloadHarness, MiB, sha } from './download-helpers.js';
+import { diskBeside, downloadContext, downloadHarness, MiB, sha } from './download-helpers.js';
 import { expectAppError } from '../fixtures/app-error.js';
 
 // One connection: these are the single-connection contract (download-parallel.test.ts has CONNECTIONS).
@@ -216,12 +215,11 @@ describe('download', () => {
   it('stops with a clear error when the disk fills mid-body (no Content-Length, a 2 MiB tmpfs), keeping what was written', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA, noLength: true }));
     const t = setup({}, '2m');
-    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
-    const before = sha(readFileSync(join(t.dir, 'data.img')));
+    const diskUnchanged = diskBeside(t.dir);
     const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
-    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
+    expect(diskUnchanged()).toBe(true);
     // One request: a full disk is not retried. The part is a true prefix of the file, and the
     // sidecar names no more than the part holds.
     expect(server.requests).toHaveLength(1);
@@ -248,13 +246,12 @@ describe('download', () => {
   it('refuses to start when STORAGE has less free space than the file (a 2 MiB tmpfs)', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA }));
     const t = setup({}, '2m');
-    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
-    const before = sha(readFileSync(join(t.dir, 'data.img')));
+    const diskUnchanged = diskBeside(t.dir);
     const error = await expectAppError(t.run(server));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^not enough free space in .* for file.bin: 3145728 bytes needed, \d+ free$/);
     // Refused before a byte was written.
     expect(existsSync(t.part)).toBe(false);
-    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
+    expect(diskUnchanged()).toBe(true);
   });
 });
