@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { cutPieces, missingRanges, pieceSize, type ByteRange } from '../../src/storage/download/segments.js';
 import type { RequestRecord, Script, ServedFile } from '../fixtures/http-server.js';
 import { expectAppError } from '../fixtures/app-error.js';
-import { diskBeside, downloadHarness, MiB, sha, union } from './download-helpers.js';
+import { download } from '../../src/storage/download.js';
+import { diskBeside, downloadContext, downloadHarness, MiB, sha, union } from './download-helpers.js';
 
 const PIECE = 256 * 1024;
 const { serve, setup } = downloadHarness({ connections: 4, parallelMinBytes: MiB, maxPieceBytes: PIECE });
@@ -152,6 +153,31 @@ describe('download over several connections', () => {
     const asked = server.requests.map((r) => closedRange(r)!).sort((a, b) => a[0] - b[0]);
     expect(asked).toEqual(cutPieces(missing, pieceSize(remaining, 4, PIECE)));
     expect(union(server.requests.map((r) => closedRange(r)!))).toEqual(missing);
+  });
+
+  it('on a stop makes every piece received durable, and a later run fetches only the gaps', async () => {
+    const server = await serve(() => ({ kind: 'serve', file: fileA, bytesPerSecond: MiB }));
+    const t = setup();
+    let reported = 0;
+    t.ctx.status.subscribe((s) => {
+      reported = s.download?.bytesDone ?? reported;
+      if (reported > MiB) t.ctx.abort.abort();
+    });
+    const error = await expectAppError(t.run(server));
+    const sidecar = JSON.parse(readFileSync(`${t.part}.json`, 'utf8')) as { done: ByteRange[] };
+    const kept = sidecar.done.reduce((sum, [start, end]) => sum + end - start, 0);
+    expect(error.message).toBe(`download of file.bin stopped by request; ${kept} bytes kept for resume`);
+    // Everything received was made durable: at least what progress had reported.
+    expect(kept).toBeGreaterThanOrEqual(reported);
+    const part = readFileSync(t.part);
+    for (const [start, end] of sidecar.done) expect(part.subarray(start, end).equals(fileA.body.subarray(start, end)), `range ${start}-${end}`).toBe(true);
+
+    server.setScript(() => ({ kind: 'serve', file: fileA }));
+    const before = server.requests.length;
+    const u = setup();
+    const result = await download(downloadContext(u.ctx), { url: server.url(), dir: t.dir, fileName: 'file.bin', sha256: sha(fileA.body), connections: 4, parallelMinBytes: MiB, maxPieceBytes: PIECE }, u.deps);
+    expect(result.fetchedBytes).toBe(fileA.body.length - kept);
+    expect(union(server.requests.slice(before).map((r) => closedRange(r)!))).toEqual(missingRanges(sidecar.done, fileA.body.length));
   });
 
   it('stops with exit 4 naming the part when the disk fills mid-download, every recorded range true', async () => {
