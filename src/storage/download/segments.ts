@@ -65,9 +65,13 @@ export function isPrefixOnly(ranges: readonly ByteRange[]): boolean {
   return ranges.length === 0 || (ranges.length === 1 && ranges[0]![0] === 0);
 }
 
-/** The piece size for `remaining` bytes over `connections`: at least one piece per connection. */
+/**
+ * The piece size for `remaining` bytes over `connections`: at least two pieces per connection,
+ * so that the last round (whose pieces end together, and are then hashed from the page cache
+ * but for the first) holds at most half of a small file.
+ */
 export function pieceSize(remaining: number, connections: number, maxPiece = MAX_PIECE_BYTES): number {
-  const even = Math.ceil(remaining / Math.max(1, connections) / PIECE_ALIGN) * PIECE_ALIGN;
+  const even = Math.ceil(remaining / (2 * Math.max(1, connections)) / PIECE_ALIGN) * PIECE_ALIGN;
   return Math.max(PIECE_ALIGN, Math.min(maxPiece, even));
 }
 

@@ -30,10 +30,11 @@ describe('byte ranges', () => {
     expect(rangesProblem([[0, 21]], 20)).toBe('a durable range lies past the end of the file');
   });
 
-  it('cuts the missing ranges into pieces in file order, at least one per connection, at most 16 MiB', () => {
+  it('cuts the missing ranges into pieces in file order, at least two per connection, at most 16 MiB', () => {
+    expect(pieceSize(6 * 2 ** 30, 4)).toBe(16 * MiB);
     expect(pieceSize(128 * MiB, 4)).toBe(16 * MiB);
-    expect(pieceSize(64 * MiB, 4)).toBe(16 * MiB);
-    expect(pieceSize(6 * MiB, 4)).toBe(1536 * 1024);
+    expect(pieceSize(64 * MiB, 4)).toBe(8 * MiB);
+    expect(pieceSize(6 * MiB, 4)).toBe(768 * 1024);
     expect(pieceSize(1000, 4)).toBe(64 * 1024);
     expect(cutPieces([[0, 10], [20, 45]], 10)).toEqual([[0, 10], [20, 30], [30, 40], [40, 45]]);
   });
