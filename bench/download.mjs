@@ -4,9 +4,14 @@
  * checkpoints) versus curl from the same local HTTP server, in one run: curl alone, curl with
  * fdatasync, curl with a SHA-256 check (sequential with sha256sum or openssl, or piped through
  * tee), and fetch reading the body alone. Rounds rotate the order; medians and ratios are printed.
- * Target (issue 4): at least 0.9 × curl with the hash included.
+ * Target (issue 4): at least 0.9 × curl with the hash included. windock runs with one connection
+ * (CONNECTIONS=1) and with four (CONNECTIONS=4, the default); target (issue 13): on a server that
+ * caps each connection, four reach at least 3.5 × one.
  *
- *   npm run build && node bench/download.mjs [sizeMiB=512] [rounds=5] [serverMiBps=0]
+ *   npm run build && node bench/download.mjs [sizeMiB=512] [rounds=5] [serverMiBps=0] [variants]
+ *
+ * variants: a comma-separated subset of the names below (default: all), e.g.
+ * `curl,aria2c4,windock,windock4` for the multi-connection comparison.
  *
  * serverMiBps paces each connection like a network link (119 ≈ 1 Gbit/s), as a CDN caps each
  * connection: a client with four connections may get four times it; 0 is loopback's full speed,
@@ -64,10 +69,10 @@ if (process.argv[2] === '--serve') {
     process.stdout.write(`${JSON.stringify({ port: server.address().port, digest })}\n`);
   });
 } else {
-  await bench(Number(process.argv[2] ?? 512), Number(process.argv[3] ?? 5), Number(process.argv[4] ?? 0));
+  await bench(Number(process.argv[2] ?? 512), Number(process.argv[3] ?? 5), Number(process.argv[4] ?? 0), process.argv[5]);
 }
 
-async function bench(sizeMiB, rounds, rateMiB) {
+async function bench(sizeMiB, rounds, rateMiB, only) {
   const { download, defaultDownloadDeps } = await import('../dist/storage/download.js');
   const server = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', String(sizeMiB), String(rateMiB)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const { port, digest } = await new Promise((resolve) =>
@@ -125,28 +130,32 @@ async function bench(sizeMiB, rounds, rateMiB) {
       const response = await fetch(url);
       for await (const chunk of response.body) void chunk;
     },
-    // windock with its defaults (hash and writes in its writer thread, a checkpoint every
+    // windock on one connection (hash and writes in its writer thread, a checkpoint every
     // 64 MiB, fdatasync before the rename), verified against the digest.
-    windock: async () => {
-      // Memory: the process's resident size above where it started, sampled while it runs.
-      const baseline = process.memoryUsage.rss();
-      let peak = baseline;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
-      const result = await download(
-        { log: quiet, onProgress, signal: new AbortController().signal },
-        { url, dir, fileName: 'out.bin', sha256: digest },
-        defaultDownloadDeps(),
-      );
-      clearInterval(sampler);
-      rssGrowth.push(Math.max(peak, process.memoryUsage.rss()) - baseline);
-      if (result.sha256 !== digest) throw new Error('windock fetched wrong bytes');
-    },
+    windock: () => runWindock(1),
+    // windock with its default CONNECTIONS=4: pieces of the file over four connections at once.
+    windock4: () => runWindock(4),
   };
-  const rssGrowth = [];
+  const runWindock = async (connections) => {
+    // Memory: the process's resident size above where it started, sampled while it runs.
+    const baseline = process.memoryUsage.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
+    const result = await download(
+      { log: quiet, onProgress, signal: new AbortController().signal },
+      { url, dir, fileName: 'out.bin', sha256: digest, connections },
+      defaultDownloadDeps(),
+    );
+    clearInterval(sampler);
+    (rssGrowth[connections] ??= []).push(Math.max(peak, process.memoryUsage.rss()) - baseline);
+    if (result.sha256 !== digest) throw new Error('windock fetched wrong bytes');
+  };
+  const rssGrowth = {};
   const checkOpenssl = (text) => {
     if (text.split(' ')[0] !== digest) throw new Error('curl fetched wrong bytes');
   };
-  const names = Object.keys(variants);
+  const names = only ? only.split(',') : Object.keys(variants);
+  for (const name of names) if (!variants[name]) throw new Error(`no variant ${name}; there are ${Object.keys(variants).join(', ')}`);
   const results = Object.fromEntries(names.map((name) => [name, []]));
   try {
     for (let round = 0; round < rounds; round++) {
@@ -179,15 +188,20 @@ async function bench(sizeMiB, rounds, rateMiB) {
     curlTeeOpenssl: 'curl | tee | openssl sha256',
     fetchOnly: 'fetch, body dropped',
     aria2c4: 'aria2c -x4 -s4, then openssl',
-    windock: 'windock',
+    windock: 'windock, 1 connection',
+    windock4: 'windock, 4 connections',
   };
   for (const name of names) console.log(row(labels[name], results[name]));
-  console.log(`windock's resident memory grew by ${(median(rssGrowth) / 2 ** 20).toFixed(0)} MiB at most during a download (median; rounds: ${rssGrowth.map((b) => (b / 2 ** 20).toFixed(0)).join(', ')}), for a ${sizeMiB} MiB file`);
+  for (const [connections, growth] of Object.entries(rssGrowth)) {
+    console.log(`windock's resident memory grew by ${(median(growth) / 2 ** 20).toFixed(0)} MiB at most during a download with ${connections} connection(s) (median; rounds: ${growth.map((b) => (b / 2 ** 20).toFixed(0)).join(', ')}), for a ${sizeMiB} MiB file`);
+  }
   // Each round ran every variant on the same machine state: the median of the per-round ratios
   // is steadier than the ratio of medians on a noisy host. Both are printed. A ratio is
   // windock's throughput over the baseline's (above 1: windock is faster).
-  const paired = (baseline) => median(baseline.map((ms, i) => ms / results.windock[i]));
-  for (const name of names.filter((n) => n !== 'windock')) {
-    console.log(`windock / (${labels[name]}): ${(median(results[name]) / median(results.windock)).toFixed(2)} of medians, ${paired(results[name]).toFixed(2)} median of rounds`);
+  for (const own of names.filter((n) => n.startsWith('windock'))) {
+    const paired = (baseline) => median(baseline.map((ms, i) => ms / results[own][i]));
+    for (const name of names.filter((n) => n !== own)) {
+      console.log(`${labels[own]} / (${labels[name]}): ${(median(results[name]) / median(results[own])).toFixed(2)} of medians, ${paired(results[name]).toFixed(2)} median of rounds`);
+    }
   }
 }

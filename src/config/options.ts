@@ -93,6 +93,10 @@ export const OPTIONS = {
     env: 'BOOT_TRUST', flag: 'boot-trust', default: false, defaultText: 'N', parse: parseBool, group: 'Storage',
     doc: 'Y: let a BOOT image name other files (a qcow2 backing or data file, VMDK extents beyond its own folder); they become readable by the guest',
   }),
+  connections: option<number>({
+    env: 'CONNECTIONS', flag: 'connections', default: 4, defaultText: '4', parse: intParser(1, 16, 'a whole number of connections from 1 to 16'), group: 'Storage',
+    doc: 'connections at once for a download of 64 MiB or more whose server honours Range (1: one connection)',
+  }),
   storage: option<string>({
     env: 'STORAGE', flag: 'storage', default: '/storage', defaultText: '/storage', parse: parseText, group: 'Storage',
     doc: 'persistent directory: disks, downloads, state',

@@ -10,17 +10,19 @@
  *   ignores Range. A 206 whose Content-Range does not start at N is refused (RFC 9110 §14.4):
  *   appending it would corrupt the file.
  * - download/part-file.ts — `NAME.part` and its sidecar `NAME.part.json` (the URL without query:
- *   signed URLs carry tokens there; the validators; the bytes known to be on disk). The sidecar
- *   is rewritten at checkpoints, after an fdatasync of the part, so its `bytesDone` survives a
- *   SIGKILL or a power cut; a restart truncates the part to it and re-fetches at most one
- *   checkpoint interval.
+ *   signed URLs carry tokens there; the validators; the byte ranges known to be on disk). The
+ *   sidecar is rewritten at checkpoints, after an fdatasync of the part, so its ranges survive a
+ *   SIGKILL or a power cut; a restart keeps exactly them and re-fetches at most one checkpoint
+ *   interval.
  * - download/progress.ts — progress through the caller's callback, and the log lines.
- * - download/job.ts — the attempts: retries of transient failures with back-off, the stop signal,
- *   the body streamed into the part, the digest check before the rename.
+ * - download/job.ts — the attempts: retries of transient failures with back-off (attempt.ts), the
+ *   stop signal, the body streamed into the part, the digest check before the rename.
+ * - download/parallel.ts, segments.ts — CONNECTIONS: a large file whose server honours Range is
+ *   fetched as pieces over several connections at once into the same part.
  *
- * SHA-256 is computed while streaming, and the part is written, by a worker thread
- * (part-writer.ts) beside the event loop that parses the body. Node's Hash cannot be serialized,
- * so a resume re-hashes the bytes already in the part once before continuing. The digest is
+ * SHA-256 is computed while streaming, in file order, and the part is written, by a worker thread
+ * (part-writer.ts) beside the event loop that parses the bodies. Node's Hash cannot be serialized,
+ * so a resume re-hashes the durable prefix once before continuing. The digest is
  * checked before the rename to the final name; a mismatch deletes the part and its sidecar (a file
  * with the wrong digest is worth nothing) and fails with both digests.
  *

@@ -1,43 +1,64 @@
 /**
  * The writing end of a download: a worker thread (part-writer-worker.ts) that owns the `.part`
- * file, hashes every byte (SHA-256) in file order and writes it at its position, so that neither
- * costs the event loop that parses the HTTP body. Measured with bench/download.mjs (512 MiB over loopback, 2 cores):
+ * file, writes every byte at its position and hashes the file (SHA-256) in file order, so that
+ * neither costs the event loop that parses the HTTP bodies. Measured with bench/download.mjs (512 MiB over loopback, 2 cores):
  * with hash and writes on the event loop their costs added up to undici's (1.4 s; curl 0.7 s);
  * beside it in this thread the download takes 0.96 s, as long as curl followed by fdatasync.
  *
- * - Bytes are handed over by transfer, not copied: `append` takes ownership of the chunk's
- *   ArrayBuffer when the chunk spans all of it (undici gives each body chunk its own), and the
- *   worker writes a batch with one writev(2). The message queue keeps the order.
- * - Opening with `keep` truncates the file to its durable prefix and hashes that prefix again
- *   (Node's Hash state cannot be saved), in the worker too.
- * - `sync` answers with the length that an fdatasync(2) has made durable: bytes appended before
- *   the call. Only that length may be recorded as done.
+ * - Bytes go through streams: `stream(position)` writes consecutive bytes from `position` (one
+ *   connection's piece of the file); `append` is the stream that continues the kept prefix. Each
+ *   stream gathers its chunks into batches, each written with one writev(2) at its position.
+ * - Bytes are handed over by transfer, not copied: a chunk that spans all of its ArrayBuffer
+ *   (undici gives each body chunk its own) is moved. The message queue keeps the order.
+ * - Opening with `keep` cuts the file after its last durable range and hashes the durable prefix
+ *   again (Node's Hash state cannot be saved), in the worker too; later kept ranges are hashed
+ *   when the hash's frontier reaches them (part-writer-worker.ts says how).
+ * - `sync` answers with the ranges that an fdatasync(2) has made durable: bytes handed over
+ *   before the call. Only those may be recorded as done.
  * - A failed write (ENOSPC, EIO) stops the writer: every later call rejects with that error,
  *   and the bytes before it stay in the file.
- * - At most `maxAheadBytes` may be on their way to the disk: `waitForRoom` holds the reader back
- *   (memory stays bounded when the disk is slower than the network).
+ * - At most `maxAheadBytes` (all streams together) may be on their way to the disk: `waitForRoom`
+ *   holds the readers back (memory stays bounded when the disk is slower than the network).
  */
 import { Worker } from 'node:worker_threads';
-import type { WorkerReply, WorkerRequest, WorkerStart } from './part-writer-worker.js';
+import type { ByteRange, WorkerReply, WorkerRequest, WorkerStart } from './part-writer-worker.js';
 
-export interface PartWriter {
-  /** Queues bytes at the end of the file. The chunk must not be used afterwards. */
+export type { ByteRange };
+
+/** Consecutive bytes of the file from a position. */
+export interface PartStream {
+  /** Queues bytes at `position`. The chunk must not be used afterwards. */
   append(chunk: Uint8Array): void;
+  /** Where the next appended byte goes. */
+  readonly position: number;
+}
+
+export interface PartWriter extends PartStream {
+  /** A stream writing from `position` on (a piece of the file, beside the others). */
+  stream(position: number): PartStream;
   /** Resolves when the writer can take more; rejects once a write has failed. */
   waitForRoom(): Promise<void>;
   /** Bytes handed to the thread and not yet written. */
   readonly bytesInFlight: number;
-  /** Makes every appended byte durable; resolves with the file's durable length. */
-  sync(): Promise<number>;
-  /** The SHA-256 (hex) of the whole file as written. Nothing may be appended afterwards. */
-  digest(): Promise<string>;
+  /** Whether `waitForRoom` would wait (more than `maxAheadBytes` in flight) or has failed. */
+  readonly full: boolean;
+  /** Makes every appended byte durable; resolves with the file's durable ranges. */
+  sync(): Promise<ByteRange[]>;
+  /**
+   * The SHA-256 (hex) of the file's first `hashed` bytes: the whole file once every range is
+   * written. Nothing may be appended afterwards.
+   */
+  digest(): Promise<{ sha256: string; hashed: number }>;
   /** Closes the file and ends the worker. Idempotent; never rejects. */
   close(): Promise<void>;
 }
 
 export interface PartWriterOptions {
-  /** Bytes of the existing file to keep (and hash); the rest is cut off. 0 starts empty. */
-  keep: number;
+  /**
+   * What of the existing file to keep (and hash): a prefix length, or durable ranges (sorted,
+   * disjoint). The rest after the last is cut off. 0 or [] starts empty.
+   */
+  keep: number | readonly ByteRange[];
   /** Bytes gathered before one hand-over to the worker. */
   batchBytes?: number;
   /** Bytes handed over but not yet written before `waitForRoom` waits. */
@@ -87,29 +108,41 @@ export async function openPartWriter(path: string, options: PartWriterOptions): 
   return writer;
 }
 
+/** One stream's batch: chunks for consecutive bytes from `start`. */
+class Batch {
+  chunks: Uint8Array[] = [];
+  size = 0;
+  constructor(public start: number) {}
+}
+
 class WorkerPartWriter implements PartWriter {
   readonly ready: Promise<void>;
   readonly #worker: Worker;
   readonly #batchBytes: number;
   readonly #maxAheadBytes: number;
-  #batch: Uint8Array[] = [];
-  #batchSize = 0;
-  /** Bytes handed to the worker (including the kept prefix), and bytes it reports written. */
-  #handedOver: number;
-  #written: number;
+  /** The stream that continues the kept prefix (`append`). */
+  readonly #main: PartStream;
+  /** Batches holding chunks not yet handed over, one per stream. */
+  #pending = new Set<Batch>();
+  /** Bytes handed to the worker, and bytes it reports written (both counted from the open). */
+  #handedOver = 0;
+  #written = 0;
   #failure: PartWriteError | undefined;
   #nextId = 0;
-  /** Callers waiting for an answer, by request id ('ready' and 'room' are the named ones). */
-  #waiting = new Map<number | 'ready' | 'room', { resolve: (value: never) => void; reject: (error: Error) => void }>();
+  /** Callers waiting for an answer, by request id ('ready' is the named one). */
+  #waiting = new Map<number | 'ready', { resolve: (value: never) => void; reject: (error: Error) => void }>();
+  /** Streams waiting for room (`waitForRoom`). */
+  #roomWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   #exited: Promise<void>;
   #closing = false;
 
   constructor(module: URL, path: string, options: PartWriterOptions) {
     this.#batchBytes = options.batchBytes ?? 2 ** 20;
     this.#maxAheadBytes = options.maxAheadBytes ?? 16 * 2 ** 20;
-    this.#handedOver = options.keep;
-    this.#written = options.keep;
-    const start: WorkerStart = { path, keep: options.keep };
+    const keep: readonly ByteRange[] = typeof options.keep === 'number' ? (options.keep > 0 ? [[0, options.keep]] : []) : options.keep;
+    const prefix = keep[0]?.[0] === 0 ? keep[0][1] : 0;
+    this.#main = this.stream(prefix);
+    const start: WorkerStart = { path, keep };
     // No inherited Node flags: the writer needs none, and some refuse a module worker (a parent
     // started with `--input-type` fails the worker at once).
     this.#worker = new Worker(module, { workerData: start, execArgv: [] });
@@ -123,30 +156,44 @@ class WorkerPartWriter implements PartWriter {
   }
 
   append(chunk: Uint8Array): void {
-    this.#throwIfFailed();
-    // Only a chunk that owns its whole buffer can be moved; anything else is copied once.
-    const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer ? chunk : chunk.slice();
-    this.#batch.push(owned);
-    this.#batchSize += owned.byteLength;
-    if (this.#batchSize >= this.#batchBytes) this.#handOver();
+    this.#main.append(chunk);
+  }
+
+  get position(): number {
+    return this.#main.position;
+  }
+
+  stream(position: number): PartStream {
+    const batch = new Batch(position);
+    return {
+      append: (chunk) => this.#append(batch, chunk),
+      get position() {
+        return batch.start + batch.size;
+      },
+    };
   }
 
   async waitForRoom(): Promise<void> {
     this.#throwIfFailed();
     if (this.bytesInFlight <= this.#maxAheadBytes) return;
-    await this.#expect<void>('room');
+    // Several streams may wait at once: each waiter is kept (not one per key).
+    await new Promise<void>((resolve, reject) => this.#roomWaiters.push({ resolve, reject }));
   }
 
   get bytesInFlight(): number {
     return this.#handedOver - this.#written;
   }
 
-  async sync(): Promise<number> {
-    return this.#request<number>('sync');
+  get full(): boolean {
+    return this.#failure !== undefined || this.bytesInFlight > this.#maxAheadBytes;
   }
 
-  async digest(): Promise<string> {
-    return this.#request<string>('digest');
+  async sync(): Promise<ByteRange[]> {
+    return this.#request<ByteRange[]>('sync');
+  }
+
+  async digest(): Promise<{ sha256: string; hashed: number }> {
+    return this.#request<{ sha256: string; hashed: number }>('digest');
   }
 
   async close(): Promise<void> {
@@ -157,24 +204,36 @@ class WorkerPartWriter implements PartWriter {
     await this.#exited;
   }
 
-  #handOver(): void {
-    if (this.#batchSize === 0) return;
-    const message: WorkerRequest = { kind: 'write', chunks: this.#batch };
+  #append(batch: Batch, chunk: Uint8Array): void {
+    this.#throwIfFailed();
+    // Only a chunk that owns its whole buffer can be moved; anything else is copied once.
+    const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer ? chunk : chunk.slice();
+    batch.chunks.push(owned);
+    batch.size += owned.byteLength;
+    this.#pending.add(batch);
+    if (batch.size >= this.#batchBytes) this.#handOver(batch);
+  }
+
+  #handOver(batch: Batch): void {
+    this.#pending.delete(batch);
+    if (batch.size === 0) return;
+    const message: WorkerRequest = { kind: 'write', position: batch.start, chunks: batch.chunks };
     try {
-      // Every batched chunk owns its whole buffer (append made sure): move them all.
-      this.#send(message, this.#batch.map((chunk) => chunk.buffer as ArrayBuffer));
+      // Every batched chunk owns its whole buffer (#append made sure): move them all.
+      this.#send(message, batch.chunks.map((chunk) => chunk.buffer as ArrayBuffer));
     } catch {
       // A buffer Node marked untransferable: the structured clone copies it instead.
       this.#send(message);
     }
-    this.#handedOver += this.#batchSize;
-    this.#batch = [];
-    this.#batchSize = 0;
+    this.#handedOver += batch.size;
+    batch.start += batch.size;
+    batch.chunks = [];
+    batch.size = 0;
   }
 
   async #request<T>(kind: 'sync' | 'digest'): Promise<T> {
     this.#throwIfFailed();
-    this.#handOver();
+    for (const batch of [...this.#pending]) this.#handOver(batch);
     const id = this.#nextId++;
     const answer = this.#expect<T>(id);
     this.#send({ kind, id });
@@ -185,14 +244,14 @@ class WorkerPartWriter implements PartWriter {
     this.#worker.postMessage(message, transfer);
   }
 
-  #expect<T>(key: number | 'ready' | 'room'): Promise<T> {
+  #expect<T>(key: number | 'ready'): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<T>((resolve, reject) => {
       this.#waiting.set(key, { resolve: resolve as (value: never) => void, reject });
     });
   }
 
-  #settle(key: number | 'ready' | 'room', value?: unknown): void {
+  #settle(key: number | 'ready', value?: unknown): void {
     const waiter = this.#waiting.get(key);
     if (!waiter) return;
     this.#waiting.delete(key);
@@ -204,13 +263,13 @@ class WorkerPartWriter implements PartWriter {
       case 'ready':
         return this.#settle('ready');
       case 'written':
-        this.#written = reply.end;
-        if (this.bytesInFlight <= this.#maxAheadBytes / 2) this.#settle('room');
+        this.#written = reply.bytes;
+        if (this.bytesInFlight <= this.#maxAheadBytes / 2) for (const waiter of this.#roomWaiters.splice(0)) waiter.resolve();
         return;
       case 'synced':
         return this.#settle(reply.id, reply.durable);
       case 'digest':
-        return this.#settle(reply.id, reply.hex);
+        return this.#settle(reply.id, { sha256: reply.hex, hashed: reply.hashed });
       case 'failed':
         return this.#fail(new PartWriteError(reply.message, reply.code));
     }
@@ -218,7 +277,7 @@ class WorkerPartWriter implements PartWriter {
 
   #fail(error: PartWriteError): void {
     this.#failure ??= error;
-    for (const waiter of this.#waiting.values()) waiter.reject(this.#failure);
+    for (const waiter of [...this.#waiting.values(), ...this.#roomWaiters.splice(0)]) waiter.reject(this.#failure);
     this.#waiting.clear();
   }
 

@@ -76,7 +76,7 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
 
 /** The real downloader: resumable, verified (download.ts). */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256 })).path;
+  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {

@@ -2,7 +2,8 @@
  * BOOT as a URL through the real binary, with a SIGKILL and then a stop in the middle of the
  * download: each next start resumes where the last durable record says (after a SIGKILL at most
  * one checkpoint interval back; after a stop, nothing lost), the last one verifies the whole file
- * against BOOT_SHA256 and boots the guest from an overlay on it.
+ * against BOOT_SHA256 and boots the guest from an overlay on it. One connection (CONNECTIONS=1):
+ * the resume of pieces over several is download-kill.test.ts's.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -40,7 +41,7 @@ it('resumes a download cut by SIGKILL or stopped by SIGTERM on the next start, v
   const sidecarPath = join(storage, 'guest.img.part.json');
   const readSidecar = () => JSON.parse(readFileSync(sidecarPath, 'utf8')) as { bytesDone: number; etag: string; url: string };
   const start = async (): Promise<WindockRun> => {
-    const env = vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '256M' });
+    const env = vmEnv(storage, join(dir, 'run'), await freePort(), { BOOT: server!.url('/images/guest.img'), BOOT_SHA256: digest, BOOT_MODE: 'legacy', DISK_SIZE: '256M', CONNECTIONS: '1' });
     const run = startWindock({ env });
     runs.push(run);
     return run;

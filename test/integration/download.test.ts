@@ -1,58 +1,22 @@
 /**
  * download() against real node:http servers on 127.0.0.1:0 that misbehave on purpose. The result
  * is always the exact file (SHA-256 checked) or a clear error, with the .part kept where a resume
- * is safe. Sleeps are recorded instead of slept, so back-off is asserted by value, not by time.
+ * is safe (download-helpers.ts: sleeps are recorded, not slept).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { defaultDownloadDeps, download, type DownloadDeps, type DownloadOptions } from '../../src/storage/download.js';
-import { startHttpServer, type Script, type ServedFile, type TestHttpServer } from '../fixtures/http-server.js';
-import { downloadProgressTo } from '../../src/supervisor/status.js';
-import { makeContext, type TestContext } from '../unit/storage/context.js';
-import { makeTempDirs } from './storage-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { download } from '../../src/storage/download.js';
+import type { ServedFile } from '../fixtures/http-server.js';
+import { makeContext } from '../unit/storage/context.js';
+import { diskBeside, downloadContext, downloadHarness, MiB, sha } from './download-helpers.js';
 import { expectAppError } from '../fixtures/app-error.js';
 
-const temp = makeTempDirs();
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-  temp.cleanup();
-});
+// One connection: these are the single-connection contract (download-parallel.test.ts has CONNECTIONS).
+const { serve, setup } = downloadHarness({ connections: 1 });
 
-const MiB = 2 ** 20;
-const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const fileA: ServedFile = { body: randomBytes(3 * MiB), etag: '"a-1"', lastModified: 'Wed, 01 Jan 2025 00:00:00 GMT' };
 const fileB: ServedFile = { body: randomBytes(3 * MiB + 123), etag: '"b-2"', lastModified: 'Thu, 02 Jan 2025 00:00:00 GMT' };
-
-async function serve(script: Script): Promise<TestHttpServer> {
-  const server = await startHttpServer(script);
-  servers.push(server);
-  return server;
-}
-
-/** What download() takes from a run's context: progress goes to its status, as prepare.ts wires it. */
-const downloadContext = (ctx: TestContext) => ({ log: ctx.log, signal: ctx.signal, onProgress: downloadProgressTo(ctx.status) });
-
-/** `tmpfs`: STORAGE is a tmpfs of that size (`2m`), a small disk to fill. */
-function setup(overrides: Partial<DownloadDeps> = {}, tmpfs?: string) {
-  const dir = tmpfs ? temp.makeTmpfs(tmpfs) : temp.make();
-  const ctx = makeContext({ STORAGE: dir });
-  const delays: number[] = [];
-  const deps: DownloadDeps = {
-    ...defaultDownloadDeps(),
-    sleep: async (ms) => {
-      delays.push(ms);
-    },
-    random: () => 0.5,
-    ...overrides,
-  };
-  const run = (server: TestHttpServer, options: Partial<DownloadOptions> = {}) =>
-    download(downloadContext(ctx), { url: `${server.url()}?token=secret-token`, dir, fileName: 'file.bin', checkpointBytes: 512 * 1024, ...options }, deps);
-  return { dir, ctx, delays, deps, run, part: join(dir, 'file.bin.part'), final: join(dir, 'file.bin') };
-}
-
 
 describe('download', () => {
   it('downloads the exact file, verifies it, reports progress and never logs the query', async () => {
@@ -251,12 +215,11 @@ describe('download', () => {
   it('stops with a clear error when the disk fills mid-body (no Content-Length, a 2 MiB tmpfs), keeping what was written', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA, noLength: true }));
     const t = setup({}, '2m');
-    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
-    const before = sha(readFileSync(join(t.dir, 'data.img')));
+    const diskUnchanged = diskBeside(t.dir);
     const error = await expectAppError(t.run(server, { sha256: sha(fileA.body) }));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^cannot write .*file\.bin\.part: ENOSPC: no space left on device/);
-    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
+    expect(diskUnchanged()).toBe(true);
     // One request: a full disk is not retried. The part is a true prefix of the file, and the
     // sidecar names no more than the part holds.
     expect(server.requests).toHaveLength(1);
@@ -283,13 +246,12 @@ describe('download', () => {
   it('refuses to start when STORAGE has less free space than the file (a 2 MiB tmpfs)', async () => {
     const server = await serve(() => ({ kind: 'serve', file: fileA }));
     const t = setup({}, '2m');
-    writeFileSync(join(t.dir, 'data.img'), Buffer.alloc(64 * 1024, 7));
-    const before = sha(readFileSync(join(t.dir, 'data.img')));
+    const diskUnchanged = diskBeside(t.dir);
     const error = await expectAppError(t.run(server));
     expect(error.exitCode).toBe(4);
     expect(error.message).toMatch(/^not enough free space in .* for file.bin: 3145728 bytes needed, \d+ free$/);
     // Refused before a byte was written.
     expect(existsSync(t.part)).toBe(false);
-    expect(sha(readFileSync(join(t.dir, 'data.img')))).toBe(before);
+    expect(diskUnchanged()).toBe(true);
   });
 });

@@ -18,7 +18,7 @@ afterEach(async () => {
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
-async function open(path: string, keep: number, options: { batchBytes?: number; maxAheadBytes?: number } = {}): Promise<PartWriter> {
+async function open(path: string, keep: number | [number, number][], options: { batchBytes?: number; maxAheadBytes?: number } = {}): Promise<PartWriter> {
   const writer = await openPartWriter(path, { keep, ...options });
   writers.push(writer);
   return writer;
@@ -34,8 +34,8 @@ describe('part writer', () => {
       writer.append(new Uint8Array(data.subarray(at, at + 65_521)));
       await writer.waitForRoom();
     }
-    expect(await writer.sync()).toBe(data.length);
-    expect(await writer.digest()).toBe(sha(data));
+    expect(await writer.sync()).toEqual([[0, data.length]]);
+    expect(await writer.digest()).toEqual({ sha256: sha(data), hashed: data.length });
     await writer.close();
     expect(readFileSync(path).equals(data)).toBe(true);
   });
@@ -47,7 +47,7 @@ describe('part writer', () => {
     const writer = await open(path, 0);
     writer.append(shared.subarray(100, 300));
     writer.append(shared.subarray(1000, 1001));
-    expect(await writer.digest()).toBe(sha(Buffer.concat([before.subarray(100, 300), before.subarray(1000, 1001)])));
+    expect((await writer.digest()).sha256).toBe(sha(Buffer.concat([before.subarray(100, 300), before.subarray(1000, 1001)])));
     expect(shared.equals(before)).toBe(true);
   });
 
@@ -58,8 +58,8 @@ describe('part writer', () => {
     const tail = randomBytes(70_000);
     const writer = await open(path, kept.length);
     writer.append(new Uint8Array(tail));
-    expect(await writer.sync()).toBe(kept.length + tail.length);
-    expect(await writer.digest()).toBe(sha(Buffer.concat([kept, tail])));
+    expect(await writer.sync()).toEqual([[0, kept.length + tail.length]]);
+    expect((await writer.digest()).sha256).toBe(sha(Buffer.concat([kept, tail])));
     await writer.close();
     expect(readFileSync(path).equals(Buffer.concat([kept, tail]))).toBe(true);
   });
@@ -79,7 +79,53 @@ describe('part writer', () => {
     // waitForRoom not waited for them, all 3 MiB would still be in flight here.
     await writer.waitForRoom();
     expect(writer.bytesInFlight).toBeLessThanOrEqual(2 ** 19);
-    expect(await writer.sync()).toBe(3 * 2 ** 20);
+    expect(await writer.sync()).toEqual([[0, 3 * 2 ** 20]]);
+  });
+
+  it('writes streams at their positions and hashes the file in order, reading back what the frontier reaches', async () => {
+    const path = join(temp.make(), 'f.part');
+    const data = randomBytes(4 * 2 ** 20 + 5);
+    const writer = await open(path, 0, { batchBytes: 64 * 1024 });
+    const quarter = 2 ** 20;
+    const streams = [3, 1, 2, 0].map((i) => ({ i, stream: writer.stream(i * quarter), end: i === 3 ? data.length : (i + 1) * quarter }));
+    // Interleaved, the last quarter first: only the first stream is at the hash's frontier.
+    for (let at = 0; at < data.length - 3 * quarter; at += 50_000) {
+      for (const { i, stream, end } of streams) {
+        const from = i * quarter + at;
+        if (from < end) stream.append(new Uint8Array(data.subarray(from, Math.min(end, from + 50_000))));
+      }
+      await writer.waitForRoom();
+    }
+    expect(streams.map(({ stream, end }) => stream.position === end)).toEqual([true, true, true, true]);
+    expect(await writer.sync()).toEqual([[0, data.length]]);
+    expect(await writer.digest()).toEqual({ sha256: sha(data), hashed: data.length });
+    await writer.close();
+    expect(readFileSync(path).equals(data)).toBe(true);
+  });
+
+  it('keeps durable ranges with gaps, hashing only up to the first gap until it is filled', async () => {
+    const path = join(temp.make(), 'f.part');
+    const data = randomBytes(3 * 2 ** 20);
+    const MiB = 2 ** 20;
+    // A part whose second MiB never became durable (garbage there), and torn bytes past the end.
+    writeFileSync(path, Buffer.concat([data.subarray(0, MiB), randomBytes(MiB), data.subarray(2 * MiB), randomBytes(999)]));
+    const writer = await open(path, [[0, MiB], [2 * MiB, 3 * MiB]]);
+    expect(writer.position).toBe(MiB);
+    expect(await writer.sync()).toEqual([[0, MiB], [2 * MiB, 3 * MiB]]);
+    writer.stream(MiB).append(new Uint8Array(data.subarray(MiB, 2 * MiB)));
+    expect(await writer.sync()).toEqual([[0, 3 * MiB]]);
+    expect(await writer.digest()).toEqual({ sha256: sha(data), hashed: data.length });
+    await writer.close();
+    expect(readFileSync(path).equals(data)).toBe(true);
+  });
+
+  it('reports how far the in-order hash got when a gap is left', async () => {
+    const path = join(temp.make(), 'f.part');
+    const writer = await open(path, 0);
+    writer.append(new Uint8Array(1000));
+    writer.stream(5000).append(new Uint8Array(1000));
+    expect(await writer.sync()).toEqual([[0, 1000], [5000, 6000]]);
+    expect((await writer.digest()).hashed).toBe(1000);
   });
 
   it('fails every later call with the write error when the disk is full, keeping the bytes before it', async () => {

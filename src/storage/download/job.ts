@@ -1,9 +1,11 @@
 /**
  * One download from its first request to the verified file under its final name: the loop of
  * attempts, each one request whose answer response-decision.ts judges; retries of transient
- * failures (network errors, 408, 429, 5xx, a stalled body) with exponential back-off and full
- * jitter ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015), a bounded number of
- * times without progress; and the stop signal, which ends the job after a last checkpoint.
+ * failures (network errors, 408, 429, 5xx, a stalled body) with back-off (attempt.ts), a bounded
+ * number of times without progress; and the stop signal, which ends the job after a last
+ * checkpoint. With CONNECTIONS above 1, a large file whose server honours Range continues over
+ * several connections (parallel.ts) once the first answer is in; otherwise, and whenever the
+ * server stops honouring Range, one connection streams the file from the durable prefix on.
  */
 import { statfs } from 'node:fs/promises';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
@@ -11,9 +13,14 @@ import { join } from 'node:path';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { PartWriteError } from '../part-writer.js';
+import { AttemptError, IdleTimer, readChunk, roomToWrite, unreachable, waitBeforeRetry, type RetryPolicy } from './attempt.js';
+import { fetchPieces, type OpenedPiece, type ParallelEnv } from './parallel.js';
 import { PartFile, writeFailure } from './part-file.js';
 import { ProgressReporter, type DownloadProgress } from './progress.js';
-import { decideResponse, requestHeaders, type ResponseDecision } from './response-decision.js';
+import { decideResponse, ifRangeValue, requestHeaders, type ResponseDecision } from './response-decision.js';
+import { cutPieces, isPrefixOnly, missingRanges, MAX_PIECE_BYTES, PARALLEL_MIN_BYTES, pieceSize, shouldSplit } from './segments.js';
+
+export { backoffDelay } from './attempt.js';
 
 export interface DownloadDeps {
   fetch: typeof fetch;
@@ -42,6 +49,12 @@ export interface DownloadOptions {
   fileName: string;
   /** Expected SHA-256, lower-case hex. */
   sha256?: string | undefined;
+  /** Connections at once for a large file whose server honours Range (CONNECTIONS); 1: one. */
+  connections?: number;
+  /** Bytes left below which one connection is kept (segments.ts PARALLEL_MIN_BYTES). */
+  parallelMinBytes?: number;
+  /** The largest piece one Range request of a parallel download asks for. */
+  maxPieceBytes?: number;
   /** Consecutive failed attempts (without progress) before giving up. */
   maxAttempts?: number;
   baseDelayMs?: number;
@@ -83,33 +96,22 @@ export const DEFAULTS = {
   // machines, 64 MiB between them took 1.9 s where 16 MiB took 2.4 s (curl + fdatasync: 2.1 s).
   checkpointBytes: 64 * 2 ** 20,
   logEveryPercent: 5,
+  // dockur's CONNECTIONS default (src/config/options.ts has the setting).
+  connections: 4,
+  parallelMinBytes: PARALLEL_MIN_BYTES,
+  maxPieceBytes: MAX_PIECE_BYTES,
 };
 
 export type Settings = typeof DEFAULTS & DownloadOptions;
-
-/** Full jitter: a random delay in [0, min(max, base·2^(n-1))], never below 10% of it. */
-export function backoffDelay(attempt: number, base: number, max: number, random: () => number): number {
-  const ceiling = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.1 + 0.9 * random()));
-}
-
-/** Thrown inside an attempt; `retry` says whether another attempt may help. */
-class AttemptError extends Error {
-  constructor(
-    message: string,
-    readonly retry: boolean,
-    readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 export class DownloadJob {
   readonly #part: PartFile;
   readonly #progress: ProgressReporter;
   readonly #finalPath: string;
+  readonly #retry: RetryPolicy;
   #fetched = 0;
+  /** Set once the server has ignored a piece's Range: one connection from the prefix on. */
+  #rangesIgnored = false;
 
   constructor(
     readonly ctx: DownloadContext,
@@ -120,8 +122,9 @@ export class DownloadJob {
   ) {
     this.#finalPath = join(settings.dir, settings.fileName);
     const partPath = `${this.#finalPath}.part`;
-    this.#part = new PartFile({ partPath, sidecarPath: `${partPath}.json`, shownUrl }, log);
+    this.#part = new PartFile({ partPath, sidecarPath: `${partPath}.json`, shownUrl }, log, settings.checkpointBytes);
     this.#progress = new ProgressReporter(settings.fileName, settings, deps.now, log, (progress) => ctx.onProgress(progress));
+    this.#retry = { settings, sleep: deps.sleep, random: deps.random, log, shownUrl, signal: ctx.signal };
   }
 
   async run(): Promise<DownloadResult> {
@@ -148,45 +151,30 @@ export class DownloadJob {
           this.#throwIfStopped();
         }
         if (!(error instanceof AttemptError)) throw error;
+        await this.#reset(error);
         // An attempt that moved the download forward starts a fresh series of retries.
         failures = this.#part.received > before ? 1 : failures + 1;
-        await this.#waitBeforeRetry(error, failures);
+        await waitBeforeRetry(this.#retry, error, failures, this.#part.durableBytes, { bytesDone: this.#part.received });
       }
     }
   }
 
-  /** Fails for good when the error or the count says so; else sleeps the back-off. */
-  async #waitBeforeRetry(error: AttemptError, failures: number): Promise<void> {
-    const { shownUrl } = this;
-    if (!error.retry) {
-      throw new AppError('media', error.message, {
-        hint: 'Check the URL (BOOT or VERSION) and that the server allows the download.',
-        cause: error.cause,
-        details: { url: shownUrl },
-      });
-    }
-    const bytesDone = this.#part.sidecar.bytesDone;
-    if (failures >= this.settings.maxAttempts) {
-      throw new AppError('media', `download of ${shownUrl} failed ${failures} times in a row: ${error.message}`, {
-        hint: `The part is kept (${bytesDone} bytes); a restart resumes it.`,
-        cause: error.cause,
-        details: { url: shownUrl, bytesDone },
-      });
-    }
-    const { maxDelayMs, baseDelayMs } = this.settings;
-    const delay = Math.min(maxDelayMs, error.retryAfterMs ?? backoffDelay(failures, baseDelayMs, maxDelayMs, this.deps.random));
-    this.log.warn({ reason: error.message, attempt: failures, delayMs: delay, bytesDone: this.#part.received }, 'download interrupted; retrying');
-    try {
-      await this.deps.sleep(delay, this.ctx.signal);
-    } catch {
-      this.#throwIfStopped();
+  /** What a piece's answer asked of the part before the next attempt. */
+  async #reset(error: AttemptError): Promise<void> {
+    if (error.reset === 'discard') {
+      this.log.warn({ reason: error.message, bytesDone: this.#part.received }, 'the file changed on the server; starting from the beginning');
+      await this.#part.discard();
+    } else if (error.reset === 'prefix') {
+      this.log.warn({ reason: error.message, bytesDone: this.#part.sidecar.bytesDone }, 'the server ignores Range; continuing on one connection');
+      this.#rangesIgnored = true;
+      await this.#part.keepPrefixOnly();
     }
   }
 
   #throwIfStopped(): void {
     if (!this.ctx.signal.aborted) return;
     const { fileName } = this.settings;
-    const bytesDone = this.#part.sidecar.bytesDone;
+    const bytesDone = this.#part.durableBytes;
     throw new AppError('media', `download of ${fileName} stopped by request; ${bytesDone} bytes kept for resume`, {
       details: { file: fileName, bytesDone },
       // The stop request itself, so that the supervisor recognises a requested end.
@@ -194,18 +182,27 @@ export class DownloadJob {
     });
   }
 
-  /** One request; resolves when the part holds the whole file. */
+  /** One request (or one round of pieces); resolves when the part holds the whole file. */
   async #attempt(): Promise<void> {
-    const offset = this.#part.received;
+    const part = this.#part;
+    const { total, done } = part.sidecar;
+    // A part with gaps (pieces of an earlier run): only pieces can fill them, over CONNECTIONS
+    // connections (one included); a server that ignores Range leaves only the prefix usable.
+    if (total !== undefined && !isPrefixOnly(done)) {
+      if (this.#rangesIgnored) await part.keepPrefixOnly();
+      else return this.#pieces(total, part.received);
+    }
+    const parallel = this.settings.connections > 1 && !this.#rangesIgnored;
+    const offset = part.received;
     const attempt = new AbortController();
     const signal = AbortSignal.any([this.ctx.signal, attempt.signal]);
     const idle = new IdleTimer(this.settings.idleTimeoutMs, () => attempt.abort(new Error('stalled')));
     let response: Response;
     try {
-      response = await this.deps.fetch(this.settings.url, { headers: requestHeaders(this.#part.sidecar, offset), signal, redirect: 'follow' });
+      response = await this.deps.fetch(this.settings.url, { headers: requestHeaders(part.sidecar, offset, parallel), signal, redirect: 'follow' });
     } catch (error) {
       idle.stop();
-      throw new AttemptError(`cannot reach ${new URL(this.settings.url).host}: ${describeFetchError(error)}`, true, undefined, { cause: error });
+      throw unreachable(this.settings.url, error);
     }
     try {
       const decision = decideResponse({
@@ -213,11 +210,11 @@ export class DownloadJob {
         statusText: response.statusText,
         headers: response.headers,
         offset,
-        sidecar: this.#part.sidecar,
+        sidecar: part.sidecar,
         shownUrl: this.shownUrl,
         now: Date.now(),
       });
-      await this.#act(decision, response, idle, signal);
+      await this.#act(decision, response, { response, signal, idle }, parallel);
     } finally {
       idle.stop();
       // An unread body keeps the connection busy: release it.
@@ -225,7 +222,7 @@ export class DownloadJob {
     }
   }
 
-  async #act(decision: ResponseDecision, response: Response, idle: IdleTimer, signal: AbortSignal): Promise<void> {
+  async #act(decision: ResponseDecision, response: Response, opened: OpenedPiece, parallel: boolean): Promise<void> {
     if (decision.action === 'complete') return;
     if (decision.action === 'fail') throw new AttemptError(decision.reason, false);
     if ('discard' in decision && decision.discard) {
@@ -235,13 +232,40 @@ export class DownloadJob {
     if (decision.action === 'retry') throw new AttemptError(decision.reason, true, decision.retryAfterMs);
 
     const { total } = decision;
+    const offset = this.#part.received;
     this.#part.describe(decision.validators, total);
-    if (total !== undefined) await this.#checkFreeSpace(total - this.#part.received);
+    if (total !== undefined) await this.#checkFreeSpace(total - offset);
+    const { connections, parallelMinBytes: minBytes } = this.settings;
+    if (total !== undefined && parallel && shouldSplit({ connections, status: response.status, total, offset, validator: ifRangeValue(decision.validators), minBytes })) {
+      return this.#pieces(total, offset, opened);
+    }
     if (!response.body) throw new AttemptError('the server sent no body', true);
-    await this.#stream(response.body, total, idle, signal);
+    await this.#stream(response.body, total, opened.idle, opened.signal);
     if (total !== undefined && this.#part.received < total) {
       throw new AttemptError(`the connection ended after ${this.#part.received} of ${total} bytes`, true);
     }
+  }
+
+  /** The missing ranges as pieces over several connections; `opened` answers from `offset`. */
+  async #pieces(total: number, offset: number, opened?: OpenedPiece): Promise<void> {
+    const part = this.#part;
+    const missing = missingRanges(part.sidecar.done, total);
+    const size = pieceSize(total - part.received, this.settings.connections, this.settings.maxPieceBytes);
+    const pieces = cutPieces(missing, size);
+    // The open answer starts at `offset`, the start of the first missing range.
+    if (opened && pieces[0]?.[0] !== offset) throw new AttemptError(`the first missing byte is not ${offset}`, true);
+    const env: ParallelEnv = {
+      ctx: this.ctx,
+      settings: this.settings,
+      deps: this.deps,
+      log: this.log,
+      shownUrl: this.shownUrl,
+      part,
+      progress: this.#progress,
+      retry: this.#retry,
+      onFetched: (bytes) => (this.#fetched += bytes),
+    };
+    await fetchPieces(env, pieces, opened);
   }
 
   async #checkFreeSpace(needed: number): Promise<void> {
@@ -251,18 +275,16 @@ export class DownloadJob {
   }
 
   /**
-   * Streams the body into the part. The writer thread hashes and writes while the next bytes are
-   * received; every `checkpointBytes` one checkpoint (fdatasync + sidecar) runs beside both.
+   * Streams the body into the part, on one connection. The writer thread hashes and writes while
+   * the next bytes are received; the part checkpoints every `checkpointBytes` beside both.
    */
   async #stream(body: ReadableStream<Uint8Array>, total: number | undefined, idle: IdleTimer, signal: AbortSignal): Promise<void> {
     const part = this.#part;
     const writer = await part.writer();
-    let sinceCheckpoint = 0;
-    let checkpointing: Promise<void> | undefined;
     try {
       const reader = body.getReader();
       for (;;) {
-        const chunk = await this.#read(reader, signal);
+        const chunk = await readChunk(reader, this.ctx.signal, signal, this.settings.idleTimeoutMs);
         if (chunk.done) break;
         idle.touch();
         const bytes = chunk.value;
@@ -270,33 +292,14 @@ export class DownloadJob {
           throw new AttemptError(`the server sent more than the ${total} bytes it announced`, true);
         }
         this.#fetched += bytes.length;
-        sinceCheckpoint += bytes.length;
-        part.append(writer, bytes);
-        // One checkpoint at a time; a slow disk delays the next one rather than queueing them.
-        if (sinceCheckpoint >= this.settings.checkpointBytes && !checkpointing) {
-          sinceCheckpoint = 0;
-          checkpointing = part.checkpoint().finally(() => (checkpointing = undefined));
-          checkpointing.catch(() => undefined);
-        }
-        await writer.waitForRoom();
+        part.write(writer, bytes);
+        await roomToWrite(writer, this.settings.idleTimeoutMs, this.ctx.signal, part.paths.partPath);
         this.#progress.update(part.received, total);
       }
     } catch (error) {
       throw error instanceof PartWriteError ? writeFailure(error, part.paths.partPath) : error;
     } finally {
-      await checkpointing?.catch(() => undefined);
       await part.checkpoint();
-    }
-  }
-
-  /** The next chunk; a broken or stalled connection is an attempt that may be retried. */
-  async #read(reader: ReadableStreamDefaultReader<Uint8Array>, signal: AbortSignal): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
-    try {
-      return await reader.read();
-    } catch (error) {
-      if (this.ctx.signal.aborted) throw error;
-      const reason = signal.aborted ? `no data for ${this.settings.idleTimeoutMs} ms` : `the connection broke: ${describeFetchError(error)}`;
-      throw new AttemptError(reason, true, undefined, { cause: error });
     }
   }
 
@@ -318,28 +321,5 @@ export class DownloadJob {
     const bytes = part.received;
     this.log.info({ sha256: digest, bytes, fetched: this.#fetched, verified: expected !== undefined }, 'download complete');
     return { path: this.#finalPath, sha256: digest, bytes, fetchedBytes: this.#fetched, downloaded: true };
-  }
-}
-
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
-}
-
-/** Calls `onIdle` when `touch` has not been called for `ms`. */
-class IdleTimer {
-  #timer: NodeJS.Timeout | undefined;
-  constructor(
-    readonly ms: number,
-    readonly onIdle: () => void,
-  ) {
-    this.touch();
-  }
-  touch(): void {
-    if (this.#timer) this.#timer.refresh();
-    else this.#timer = setTimeout(this.onIdle, this.ms);
-  }
-  stop(): void {
-    clearTimeout(this.#timer);
   }
 }

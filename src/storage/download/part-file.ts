@@ -1,27 +1,34 @@
 /**
  * The download on disk: `NAME.part` (written by the writer thread, part-writer.ts) and its
- * sidecar `NAME.part.json`, which records what the part is a prefix of (the URL without its
- * query, the validators, the size) and how many of its bytes are durable. The sidecar only ever
- * names bytes an fdatasync has made durable, so it survives a SIGKILL or a power cut: a restart
- * cuts the part back to it and re-fetches at most one checkpoint interval.
+ * sidecar `NAME.part.json`, which records what the part belongs to (the URL without its query,
+ * the validators, the size) and which of its byte ranges are durable: one prefix with one
+ * connection, several ranges while pieces arrive over several (CONNECTIONS). The sidecar only
+ * ever names bytes an fdatasync has made durable, so it survives a SIGKILL or a power cut: a
+ * restart keeps exactly those ranges and re-fetches the rest, at most one checkpoint interval
+ * more than was durable.
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, open, readFile, unlink } from 'node:fs/promises';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { openPartWriter, type PartWriter } from '../part-writer.js';
+import { openPartWriter, type PartStream, type PartWriter } from '../part-writer.js';
 import { writeFileAtomic } from '../../state/durable-file.js';
 import { ifRangeValue, type Validators } from './response-decision.js';
+import { isPrefixOnly, prefixBytes, rangeBytes, rangesProblem, type ByteRange } from './segments.js';
 
-/** The sidecar next to the part: what the part is a prefix of. */
+/** The sidecar next to the part: what the part belongs to, and what of it is durable. */
 export interface PartSidecar {
-  schema: 1;
+  /** 1: `bytesDone` only (a prefix); 2: `done` as well. Both are read. */
+  schema: 1 | 2;
   url: string;
   etag: string | undefined;
   lastModified: string | undefined;
   total: number | undefined;
+  /** Durable bytes from 0 without a gap (the prefix one connection continues). */
   bytesDone: number;
+  /** Every durable range, sorted and disjoint. */
+  done: ByteRange[];
 }
 
 export interface PartPaths {
@@ -36,8 +43,21 @@ export function resumeProblem(sidecar: PartSidecar | undefined, partSize: number
   if (!sidecar) return 'no sidecar';
   if (sidecar.url !== shownUrl) return 'the part belongs to another URL';
   if (!ifRangeValue(sidecar)) return 'the server gave no strong validator to resume against';
-  if (partSize < sidecar.bytesDone) return 'the part is shorter than its sidecar says';
+  const problem = rangesProblem(sidecar.done, sidecar.total);
+  if (problem) return problem;
+  if (partSize < (sidecar.done.at(-1)?.[1] ?? 0)) return 'the part is shorter than its sidecar says';
   return undefined;
+}
+
+/** A sidecar as read from disk: schema 1 named only a prefix (`bytesDone`). */
+export function readSidecar(text: string): PartSidecar | undefined {
+  const value = JSON.parse(text) as Partial<PartSidecar> | null;
+  if (!value || typeof value !== 'object') return undefined;
+  if (value.schema === 1) {
+    const bytesDone = Number.isSafeInteger(value.bytesDone) && value.bytesDone! > 0 ? value.bytesDone! : 0;
+    return { ...(value as PartSidecar), done: bytesDone > 0 ? [[0, bytesDone]] : [] };
+  }
+  return value.schema === 2 ? (value as PartSidecar) : undefined;
 }
 
 /** The error for a failed write, naming the file (ENOSPC's text included: "no space left"). */
@@ -52,14 +72,19 @@ export class PartFile {
   /** Opened at the first byte to write (a refused download creates no part). */
   #writer: PartWriter | undefined;
   #sidecar: PartSidecar;
-  /** Bytes of the file received so far (handed to the writer; may run ahead of the disk). */
+  /** Bytes of the file received so far, every range together (may run ahead of the disk). */
   #received = 0;
+  #sinceCheckpoint = 0;
+  /** The checkpoint under way, if any: one at a time. */
+  #checkpointing: Promise<void> | undefined;
 
   constructor(
     readonly paths: PartPaths,
     readonly log: Logger,
+    /** Bytes between two checkpoints (fdatasync + sidecar) while bytes arrive. */
+    readonly checkpointBytes: number,
   ) {
-    this.#sidecar = { schema: 1, url: paths.shownUrl, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
+    this.#sidecar = { schema: 2, url: paths.shownUrl, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0, done: [] };
   }
 
   get received(): number {
@@ -76,7 +101,7 @@ export class PartFile {
     if (size === undefined) return;
     let sidecar: PartSidecar | undefined;
     try {
-      sidecar = JSON.parse(await readFile(this.paths.sidecarPath, 'utf8')) as PartSidecar;
+      sidecar = readSidecar(await readFile(this.paths.sidecarPath, 'utf8'));
     } catch {
       sidecar = undefined;
     }
@@ -86,17 +111,24 @@ export class PartFile {
       await this.discard();
       return;
     }
-    this.#sidecar = { ...sidecar };
-    this.#received = sidecar.bytesDone;
-    // Bytes past the last checkpoint may be torn (power cut): the writer cuts the part back to
-    // the durable length and hashes what is kept (Node's Hash state cannot be saved).
+    this.#sidecar = { ...sidecar, schema: 2 };
+    this.#received = rangeBytes(sidecar.done);
+    // Bytes past the last checkpoint may be torn (power cut): the writer keeps the durable ranges
+    // only (what lies between them is fetched again) and hashes the durable prefix (Node's Hash
+    // state cannot be saved).
     await this.writer();
-    this.log.info({ bytesDone: sidecar.bytesDone, total: sidecar.total }, 'resuming the download');
+    const fields = { bytesDone: sidecar.bytesDone, total: sidecar.total, ...(isPrefixOnly(sidecar.done) ? {} : { durable: this.#received, ranges: sidecar.done.length }) };
+    this.log.info(fields, 'resuming the download');
   }
 
-  /** The writer on the part, keeping (and hashing) the bytes received so far. */
+  /** Bytes the sidecar names as durable, every range together. */
+  get durableBytes(): number {
+    return rangeBytes(this.#sidecar.done);
+  }
+
+  /** The writer on the part, keeping (and hashing) the durable ranges. */
   async writer(): Promise<PartWriter> {
-    this.#writer ??= await openPartWriter(this.paths.partPath, { keep: this.#received }).catch((error: unknown) => {
+    this.#writer ??= await openPartWriter(this.paths.partPath, { keep: this.#sidecar.done }).catch((error: unknown) => {
       throw writeFailure(error, this.paths.partPath);
     });
     return this.#writer;
@@ -104,13 +136,27 @@ export class PartFile {
 
   /** Throws every byte away: the part is empty and its validators forgotten. */
   async discard(): Promise<void> {
+    await this.#settle();
     await this.#writer?.close();
     this.#writer = undefined;
     // Now, although the next writer cuts the part to 0 as well: the free-space check for the new
     // file comes first and must count the old bytes as free.
     await truncateFile(this.paths.partPath, 0);
     this.#received = 0;
-    this.#sidecar = { ...this.#sidecar, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0 };
+    this.#sidecar = { ...this.#sidecar, etag: undefined, lastModified: undefined, total: undefined, bytesDone: 0, done: [] };
+  }
+
+  /**
+   * Keeps only the durable prefix (for one connection, which can only continue a prefix): the
+   * ranges after its first gap are forgotten and cut off when the writer opens again.
+   */
+  async keepPrefixOnly(): Promise<void> {
+    await this.#settle();
+    await this.#writer?.close();
+    this.#writer = undefined;
+    const prefix = prefixBytes(this.#sidecar.done);
+    this.#received = prefix;
+    this.#sidecar = { ...this.#sidecar, bytesDone: prefix, done: prefix > 0 ? [[0, prefix]] : [] };
   }
 
   /** Records what the server says the file is (kept in memory until the next checkpoint). */
@@ -118,16 +164,36 @@ export class PartFile {
     this.#sidecar = { ...this.#sidecar, ...validators, total: total ?? this.#sidecar.total };
   }
 
-  /** Hands bytes to the writer (opened by `writer()` before the body is read). */
-  append(writer: PartWriter, bytes: Uint8Array): void {
+  /**
+   * Hands bytes to a stream of the writer (opened by `writer()` before the body is read); every
+   * `checkpointBytes` one checkpoint runs beside the streams. One at a time: a slow disk delays
+   * the next one rather than queueing them.
+   */
+  write(stream: PartStream, bytes: Uint8Array): void {
+    // Counted first: once handed over (transferred) the chunk's length reads 0.
     this.#received += bytes.length;
-    writer.append(bytes);
+    this.#sinceCheckpoint += bytes.length;
+    stream.append(bytes);
+    if (this.#sinceCheckpoint < this.checkpointBytes || this.#checkpointing) return;
+    this.#sinceCheckpoint = 0;
+    this.#checkpointing = this.#checkpoint().finally(() => (this.#checkpointing = undefined));
+    this.#checkpointing.catch(() => undefined);
   }
 
   /** Makes every byte received so far durable, then records it in the sidecar. */
   async checkpoint(): Promise<void> {
+    await this.#settle();
+    await this.#checkpoint();
+  }
+
+  /** Waits for the checkpoint under way (its failure is the next one's). */
+  async #settle(): Promise<void> {
+    await this.#checkpointing?.catch(() => undefined);
+  }
+
+  async #checkpoint(): Promise<void> {
     if (!this.#writer) return;
-    let durable: number;
+    let durable: ByteRange[];
     try {
       durable = await this.#writer.sync();
     } catch (error) {
@@ -135,7 +201,7 @@ export class PartFile {
     }
     try {
       // The sidecar only ever names bytes that an fdatasync has made durable.
-      this.#sidecar = { ...this.#sidecar, bytesDone: durable };
+      this.#sidecar = { ...this.#sidecar, schema: 2, bytesDone: prefixBytes(durable), done: durable };
       await writeFileAtomic(this.paths.sidecarPath, `${JSON.stringify(this.#sidecar)}\n`);
     } catch (error) {
       throw writeFailure(error, this.paths.sidecarPath);
@@ -147,7 +213,10 @@ export class PartFile {
     // A part found complete (416 on resume) has not been opened in this run yet.
     const writer = await this.writer();
     try {
-      return await writer.digest();
+      const { sha256, hashed } = await writer.digest();
+      // Every piece written and hashed in order: a gap here would be a bug, never a file.
+      if (hashed !== this.#received) throw new Error(`only ${hashed} of its ${this.#received} bytes were hashed in order`);
+      return sha256;
     } catch (error) {
       throw writeFailure(error, this.paths.partPath);
     } finally {
@@ -174,6 +243,7 @@ export class PartFile {
   }
 
   async close(): Promise<void> {
+    await this.#settle();
     await this.#writer?.close();
   }
 }

@@ -8,7 +8,10 @@
  *   complete — the part already holds the whole file (416 at exactly its end);
  *   retry    — another request may work (408, 429, 5xx; or the part must go first);
  *   fail     — no request will (401/403/404/410, a 206 at another offset, anything else).
- * The job (job.ts) acts on the decision; nothing here touches a file or the network.
+ * A piece of a download over several connections (a closed Range, `decidePiece`) is judged on
+ * its own terms: its bytes, or a sign that the file changed (restart everything) or that the
+ * server ignores Range (continue on one connection).
+ * The job (job.ts, parallel.ts) acts on the decision; nothing here touches a file or the network.
  */
 import type { PartSidecar } from './part-file.js';
 
@@ -61,8 +64,12 @@ export function ifRangeValue(sidecar: Pick<PartSidecar, 'etag' | 'lastModified'>
   return sidecar.lastModified;
 }
 
-/** The request's headers: a resume from `offset` only against a strong validator. */
-export function requestHeaders(sidecar: Pick<PartSidecar, 'etag' | 'lastModified'>, offset: number): Record<string, string> {
+/**
+ * The request's headers: a resume from `offset` only against a strong validator. `probe` (more
+ * than one connection allowed) asks a fresh download for `bytes=0-`: a 206 says the server
+ * honours Range, and the body is the file from its first byte either way.
+ */
+export function requestHeaders(sidecar: Pick<PartSidecar, 'etag' | 'lastModified'>, offset: number, probe = false): Record<string, string> {
   const headers: Record<string, string> = {
     // Bytes as stored on the server: no transparent decompression (which would also make
     // Range offsets meaningless).
@@ -72,8 +79,15 @@ export function requestHeaders(sidecar: Pick<PartSidecar, 'etag' | 'lastModified
   if (offset > 0 && validator) {
     headers['range'] = `bytes=${offset}-`;
     headers['if-range'] = validator;
+  } else if (offset === 0 && probe) {
+    headers['range'] = 'bytes=0-';
   }
   return headers;
+}
+
+/** A piece's headers: bytes [start, end) of the version the validator names (RFC 9110 §14.1.2). */
+export function pieceHeaders(validator: string, start: number, end: number): Record<string, string> {
+  return { 'accept-encoding': 'identity', range: `bytes=${start}-${end - 1}`, 'if-range': validator };
 }
 
 /** Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
@@ -122,6 +136,10 @@ export function decideResponse(facts: ResponseFacts): ResponseDecision {
   };
 }
 
+function spliceRefusal(offset: number, header: string | null): string {
+  return `the server answered a request for bytes from ${offset} with Content-Range ${JSON.stringify(header)}; refusing to splice it`;
+}
+
 /** 416 on a resume: the part may already be complete (killed before the rename). */
 function decideUnsatisfiable({ status, headers, offset, sidecar }: ResponseFacts): ResponseDecision {
   const range = /^bytes \*\/(\d+)$/.exec(headers.get('content-range') ?? '');
@@ -139,7 +157,7 @@ function decidePartial({ headers, offset, sidecar }: ResponseFacts, validators: 
   const header = headers.get('content-range');
   const range = parseContentRange(header);
   if (!range || range.start !== offset) {
-    return { action: 'fail', reason: `the server answered a request for bytes from ${offset} with Content-Range ${JSON.stringify(header)}; refusing to splice it` };
+    return { action: 'fail', reason: spliceRefusal(offset, header) };
   }
   const { etag, lastModified } = validators;
   const changed = (sidecar.etag && etag && etag !== sidecar.etag) || (!sidecar.etag && sidecar.lastModified && lastModified && lastModified !== sidecar.lastModified);
@@ -152,4 +170,49 @@ function decidePartial({ headers, offset, sidecar }: ResponseFacts, validators: 
     };
   }
   return { action: 'append', validators, total: range.total };
+}
+
+export type PieceDecision =
+  | { action: 'stream' }
+  /** The file changed on the server: every piece must be thrown away. */
+  | { action: 'changed'; reason: string }
+  /** The server sent the whole file to a Range request: continue on one connection. */
+  | { action: 'single'; reason: string }
+  | { action: 'retry'; reason: string; retryAfterMs: number | undefined }
+  | { action: 'fail'; reason: string };
+
+export interface PieceFacts {
+  status: number;
+  statusText: string;
+  headers: Pick<Headers, 'get'>;
+  /** The piece asked for: bytes [start, end) of a file of `total` bytes. */
+  start: number;
+  end: number;
+  total: number;
+  sidecar: Pick<PartSidecar, 'etag' | 'lastModified'>;
+  shownUrl: string;
+  now: number;
+}
+
+/** One piece's answer: only bytes from exactly `start`, of the same version and size, are written. */
+export function decidePiece(facts: PieceFacts): PieceDecision {
+  const { status, statusText, headers, start, total, sidecar, shownUrl } = facts;
+  const refusal = REFUSALS[status];
+  if (refusal) return { action: 'fail', reason: `the server ${refusal} for ${shownUrl}` };
+  if (isRetryableStatus(status)) {
+    return { action: 'retry', reason: `the server answered ${status} ${statusText}`.trim(), retryAfterMs: retryAfterMs(headers.get('retry-after'), facts.now) };
+  }
+  const changed = validatorChanged(sidecar, headers.get('etag') ?? undefined, headers.get('last-modified') ?? undefined);
+  // 200 to If-Range: another version (RFC 9110 §13.1.5), or a server that ignores Range.
+  if (status === 200) return changed ? { action: 'changed', reason: 'the file changed on the server' } : { action: 'single', reason: 'the server ignores Range' };
+  // A range inside the file the part belongs to is unsatisfiable only when the file shrank.
+  if (status === 416) return { action: 'changed', reason: 'the file on the server is shorter than before' };
+  if (status !== 206) return { action: 'fail', reason: `the server answered ${status} ${statusText} for ${shownUrl}`.trim() };
+  const header = headers.get('content-range');
+  const range = parseContentRange(header);
+  if (changed || (range?.total !== undefined && range.total !== total)) return { action: 'changed', reason: 'the file changed on the server' };
+  if (!range || range.start !== start) {
+    return { action: 'fail', reason: spliceRefusal(start, header) };
+  }
+  return { action: 'stream' };
 }

@@ -51,6 +51,22 @@ describe('resolveConfig', () => {
     );
   });
 
+  it('reads CONNECTIONS as dockur does (default 4) and refuses what is not 1..16', () => {
+    expect(resolveConfig({}).connections).toBe(4);
+    expect(resolveConfig({ CONNECTIONS: '1' }).connections).toBe(1);
+    expect(resolveConfig({ CONNECTIONS: '16' }).connections).toBe(16);
+    for (const bad of ['0', '17', 'many', '2.5']) {
+      let error: unknown;
+      try {
+        resolveConfig({ CONNECTIONS: bad });
+      } catch (e) {
+        error = e;
+      }
+      expect((error as AppError).exitCode, `CONNECTIONS=${bad}`).toBe(2);
+      expect((error as AppError).message).toBe(`CONNECTIONS must be a whole number of connections from 1 to 16, got "${bad}"`);
+    }
+  });
+
   it('redacts secrets in what `windock config` prints', () => {
     const shown = redactConfig(resolveConfig({ WEB_TOKEN: 'hunter2-hunter2-hunter2' }));
     expect(shown['webToken']).toBe('[redacted]');

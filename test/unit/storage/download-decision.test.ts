@@ -3,7 +3,7 @@
  * decideResponse, the request headers, Retry-After, and when an existing part may be resumed.
  */
 import { describe, expect, it } from 'vitest';
-import { resumeProblem, type PartSidecar } from '../../../src/storage/download/part-file.js';
+import { readSidecar, resumeProblem, type PartSidecar } from '../../../src/storage/download/part-file.js';
 import {
   decideResponse,
   requestHeaders,
@@ -170,7 +170,7 @@ describe('the request and its helpers', () => {
 });
 
 describe('resumeProblem', () => {
-  const sidecar: PartSidecar = { schema: 1, url: URL_SHOWN, etag: '"v1"', lastModified: undefined, total: 1000, bytesDone: 400 };
+  const sidecar: PartSidecar = { schema: 2, url: URL_SHOWN, etag: '"v1"', lastModified: undefined, total: 1000, bytesDone: 400, done: [[0, 400]] };
   it('adopts a part of this URL, with a strong validator, at least as long as its sidecar says', () => {
     expect(resumeProblem(sidecar, 400, URL_SHOWN)).toBeUndefined();
     expect(resumeProblem(sidecar, 650, URL_SHOWN)).toBeUndefined();
@@ -180,5 +180,19 @@ describe('resumeProblem', () => {
     expect(resumeProblem(sidecar, 400, 'https://h.example/other.iso')).toBe('the part belongs to another URL');
     expect(resumeProblem({ ...sidecar, etag: 'W/"v1"' }, 400, URL_SHOWN)).toBe('the server gave no strong validator to resume against');
     expect(resumeProblem(sidecar, 399, URL_SHOWN)).toBe('the part is shorter than its sidecar says');
+    // Pieces of a parallel download: the part must reach the end of the last durable range.
+    const pieces: PartSidecar = { ...sidecar, done: [[0, 100], [500, 700]] };
+    expect(resumeProblem(pieces, 700, URL_SHOWN)).toBeUndefined();
+    expect(resumeProblem(pieces, 699, URL_SHOWN)).toBe('the part is shorter than its sidecar says');
+    expect(resumeProblem({ ...sidecar, done: [[0, 500], [400, 700]] }, 700, URL_SHOWN)).toBe('the durable ranges are not sorted and disjoint');
+    expect(resumeProblem({ ...sidecar, done: [[0, 1200]] }, 1200, URL_SHOWN)).toBe('a durable range lies past the end of the file');
+    expect(resumeProblem({ ...sidecar, done: [[0, 'x']] as never }, 1200, URL_SHOWN)).toBe('a durable range is not two whole numbers');
+  });
+  it('reads a schema 1 sidecar (a prefix) as one durable range', () => {
+    const old = { schema: 1, url: URL_SHOWN, etag: '"v1"', total: 1000, bytesDone: 400 };
+    expect(readSidecar(JSON.stringify(old))).toEqual({ ...old, done: [[0, 400]] });
+    expect(readSidecar(JSON.stringify({ ...old, bytesDone: 0 }))?.done).toEqual([]);
+    expect(readSidecar(JSON.stringify({ ...old, schema: 3 }))).toBeUndefined();
+    expect(readSidecar('null')).toBeUndefined();
   });
 });
