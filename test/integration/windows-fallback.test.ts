@@ -69,7 +69,9 @@ const pinnedMirror = (file: string): MediaRoute => ({ kind: 'mirror', culture: '
 
 async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, string>, replayFiles: Record<string, Buffer> = {}) {
   microsoft = await startMicrosoftReplay(mode, { files: replayFiles });
-  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, ...env });
+  // One connection: the assertions read the exact requests each source got (pieces over several
+  // connections are download-parallel.test.ts's subject).
+  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, CONNECTIONS: '1', ...env });
   const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), done()) }) });
   const ctx: RunContext = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal };
   const options = { endpoints: microsoft.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
