@@ -69,9 +69,7 @@ const pinnedMirror = (file: string): MediaRoute => ({ kind: 'mirror', culture: '
 
 async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, string>, replayFiles: Record<string, Buffer> = {}) {
   microsoft = await startMicrosoftReplay(mode, { files: replayFiles });
-  // One connection: the assertions read the exact requests each source got (pieces over several
-  // connections are download-parallel.test.ts's subject).
-  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, CONNECTIONS: '1', ...env });
+  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, ...env });
   const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), done()) }) });
   const ctx: RunContext = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal };
   const options = { endpoints: microsoft.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
@@ -82,9 +80,11 @@ async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, 
     retryDelayMs: 0,
   });
   // The storage stage's downloader, as prepare.ts hands it to the resolver, with a shorter
-  // back-off so that a connection that keeps breaking uses its retries up quickly.
+  // back-off so that a connection that keeps breaking uses its retries up quickly, and one
+  // connection: the assertions read the exact requests each source got (pieces over several
+  // connections are download-parallel.test.ts's subject).
   const fetchMedia: FetchMedia = async (r) =>
-    (await download({ log, signal: ctx.signal, onProgress: () => undefined }, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 })).path;
+    (await download({ log, signal: ctx.signal, onProgress: () => undefined }, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5, connections: 1 })).path;
   return { ctx, run: () => resolve(entry.key, ctx, fetchMedia) };
 }
 
