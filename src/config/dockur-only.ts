@@ -22,7 +22,6 @@ export const DOCKUR_ONLY: readonly DockurOnly[] = [
   { env: 'MIDO', instead: 'windock always asks Microsoft for the ISO of a known VERSION', same: Y },
   { env: 'ESD', instead: 'windock downloads ISOs only, never ESD files', same: N },
   { env: 'VERIFY', instead: 'windock checks the digests it knows for a download (BOOT_SHA256 for BOOT)', same: Y },
-  { env: 'REMOVE', instead: 'windock keeps the downloaded ISO in STORAGE', same: N },
   // CPU, memory, storage
   { env: 'DISK_FLAGS', instead: 'windock creates qcow2 disks with its own options (DISK_FMT, ALLOCATE)' },
   { env: 'DEVICE', instead: "windock's system disk stays STORAGE/data.qcow2 (or data.img); pass the device as DEVICE2 (or mount it at /disk2) to attach it as a second disk" },

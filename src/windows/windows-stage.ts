@@ -8,16 +8,18 @@
  * Behind windows-profile.ts, the one entry into src/windows/: the run reaches this module only
  * through the Windows guest profile (`settle` for the defaults, `prepare` for the install).
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
-import { readPartitionScheme } from '../storage/media.js';
+import type { Logger } from '../core/log.js';
+import { stateSlice, type StateFile } from '../state/state-file.js';
 import type { QemuImg } from '../storage/qemu-img.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
-import { planWindowsMedia, type MediaPlan } from './install-state.js';
+import type { WindowsBootRecord } from './firmware-boot.js';
+import { downloadedIsoToRemove, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
 import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
@@ -26,6 +28,9 @@ export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
 /** The user's OEM folder, mounted like dockur's (`-v ./oem:/oem`). */
 export const DEFAULT_OEM_DIR = '/oem';
 export const SETUP_IMAGE_FILE = 'windock-setup.img';
+
+/** The firmware's line saying it started Windows from the disk (firmware-boot.ts), once seen. */
+export const WINDOWS_BOOT_RECORD = stateSlice<WindowsBootRecord>('windowsBoot');
 
 export interface WindowsProfile {
   entry: CatalogEntry;
@@ -73,6 +78,19 @@ export interface WindowsInstall {
   setup: SetupImage | undefined;
 }
 
+/**
+ * The firmware said it started Windows from the disk: the install is done. The install record
+ * (media detached from the next start on) and the firmware's line are written in one atomic
+ * update of windock.json.
+ */
+export async function recordWindowsBooted(state: StateFile, record: WindowsBootRecord): Promise<void> {
+  await state.update((s) => {
+    const next = recordInstallDone(s, new Date(record.at));
+    WINDOWS_BOOT_RECORD.put(next, record);
+    return next;
+  });
+}
+
 export { systemDiskNumber } from './answer-input.js';
 
 export async function prepareWindowsInstall(
@@ -81,26 +99,33 @@ export async function prepareWindowsInstall(
   deps: WindowsInstallDeps,
 ): Promise<WindowsInstall> {
   const log = ctx.log.child({ component: 'windows' });
-  const idle = (plan: MediaPlan): WindowsInstall => ({ drives: storage.drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
+  const idle = (plan: MediaPlan, drives = storage.drives): WindowsInstall => ({ drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
   const profile = windowsProfile(ctx.config, false);
+  const state = await ctx.state.read();
+  const windowsBoot = await WINDOWS_BOOT_RECORD.read(ctx.state);
   const installMedia = storage.drives.find((d) => d.media === 'cdrom');
-  if (!installMedia) {
-    return idle(planWindowsMedia({ install: (await ctx.state.read()).install, diskCreated: false, diskPartitioned: true, manual: ctx.config.manual }));
-  }
-  if (!profile) {
+  // Installed: the ISO goes (a windock that decided on the first RDP answer left it recorded as
+  // attached), and stays gone; REMOVE=Y deletes windock's own download.
+  const detached = async (plan: MediaPlan): Promise<WindowsInstall> => {
+    if (installMedia) await ctx.state.update((s) => void (s.install && (s.install.mediaAttached = false)));
+    await removeDownloadedIso(ctx, log);
+    return idle(plan, storage.drives.filter((d) => d !== installMedia));
+  };
+  if (!installMedia || !profile) {
+    const plan = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: installMedia !== undefined, manual: true });
+    if (plan.installed) return detached(plan);
+    if (!installMedia) return idle(plan);
     log.warn('install media attached but VERSION is no Windows key: no answer file, install by hand in the viewer');
-    return idle({ attachInstallMedia: true, installMediaFirst: true, attachSetupImage: false, pressBootKeys: false, recordMediaAttached: false, reason: 'not a catalog Windows' });
+    return idle({ ...plan, pressBootKeys: false, reason: 'not a catalog Windows' });
   }
 
-  const system = storage.drives.find((d) => d.id === 'system');
-  const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
-  const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
-  const state = await ctx.state.read();
   // Windows before Vista has no Autounattend.xml: its media boots for a manual install.
   const manual = ctx.config.manual || !installsHandsOff(profile.entry);
   if (manual && !ctx.config.manual) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
-  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
-  log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
+  const plan = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: true, manual });
+  log.info({ plan: { installMedia: plan.attachInstallMedia, setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
+  if (plan.installed) return detached(plan);
+  const system = storage.drives.find((d) => d.id === 'system');
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
@@ -139,6 +164,21 @@ export async function prepareWindowsInstall(
     plan,
     setup,
   };
+}
+
+/** REMOVE=Y: the ISO windock downloaded goes once Windows is installed; a user's own ISO never does. */
+async function removeDownloadedIso(ctx: RunContext, log: Logger): Promise<void> {
+  if (!ctx.config.remove) return;
+  const path = downloadedIsoToRemove(await ctx.state.read(), ctx.config.storage, ctx.config.boot);
+  if (!path) return;
+  const size = await stat(path).then((s) => s.size, () => undefined);
+  if (size === undefined) return;
+  try {
+    await rm(path);
+    log.info({ file: path, freedBytes: size }, 'REMOVE=Y: deleted the install ISO windock downloaded, Windows is installed');
+  } catch (error) {
+    log.warn({ file: path, err: (error as Error).message }, 'REMOVE=Y: the install ISO could not be deleted');
+  }
 }
 
 async function hasEntries(dir: string): Promise<boolean> {
