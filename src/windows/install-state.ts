@@ -12,7 +12,7 @@
  * reinstalls over the disk. (Records of windock versions that decided on the first RDP answer,
  * `install.completedAt` without `windowsBoot`, count as installed too.)
  */
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { PersistedState } from '../state/state-file.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
 
@@ -70,14 +70,16 @@ export function planWindowsMedia(input: MediaPlanInput): MediaPlan {
 }
 
 /**
- * The ISO REMOVE=Y may delete once Windows is installed: only one windock itself downloaded
- * (its source a URL, the file directly in STORAGE) — never a user's ISO (/boot.iso,
- * /custom.iso, BOOT), which windock.json records by its path.
+ * The ISO REMOVE=Y may delete once Windows is installed: only one windock itself downloaded into
+ * STORAGE — the media record's source is a URL, or its file is the one windock.json's download
+ * record names (`downloadedFile`: a disk made again from a download kept from before). Never a
+ * user's ISO (/boot.iso, /custom.iso, BOOT, another file in STORAGE).
  */
-export function downloadedIsoToRemove(state: PersistedState, storageDir: string, boot: string | undefined): string | undefined {
+export function downloadedIsoToRemove(state: PersistedState, storageDir: string, boot: string | undefined, downloadedFile: string | undefined): string | undefined {
   const media = state.media;
-  if (boot || !media || media.kind !== 'iso' || !media.path || !/^https?:\/\//i.test(media.source)) return undefined;
-  return dirname(resolve(media.path)) === resolve(storageDir) ? media.path : undefined;
+  if (boot || !media || media.kind !== 'iso' || !media.path) return undefined;
+  if (dirname(resolve(media.path)) !== resolve(storageDir)) return undefined;
+  return /^https?:\/\//i.test(media.source) || basename(media.path) === downloadedFile ? media.path : undefined;
 }
 
 /**

@@ -21,6 +21,7 @@ import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.j
 import type { WindowsBootRecord } from './firmware-boot.js';
 import { downloadedIsoToRemove, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
+import { WINDOWS_DOWNLOAD } from './version-media.js';
 import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
 /** Where the Docker image puts the virtio-win drivers when built with them. */
@@ -169,7 +170,7 @@ export async function prepareWindowsInstall(
 /** REMOVE=Y: the ISO windock downloaded goes once Windows is installed; a user's own ISO never does. */
 async function removeDownloadedIso(ctx: RunContext, log: Logger): Promise<void> {
   if (!ctx.config.remove) return;
-  const path = downloadedIsoToRemove(await ctx.state.read(), ctx.config.storage, ctx.config.boot);
+  const path = downloadedIsoToRemove(await ctx.state.read(), ctx.config.storage, ctx.config.boot, (await WINDOWS_DOWNLOAD.read(ctx.state))?.fileName);
   if (!path) return;
   const size = await stat(path).then((s) => s.size, () => undefined);
   if (size === undefined) return;

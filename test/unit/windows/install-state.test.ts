@@ -47,16 +47,20 @@ describe('planWindowsMedia', () => {
 describe('downloadedIsoToRemove (REMOVE=Y)', () => {
   const downloaded = { schema: 1 as const, media: { source: 'https://software.example/Win11_24H2_English_x64.iso', kind: 'iso', path: '/storage/Win11_24H2_English_x64.iso' } };
   it('names the ISO windock downloaded into STORAGE', () => {
-    expect(downloadedIsoToRemove(downloaded, '/storage', undefined)).toBe('/storage/Win11_24H2_English_x64.iso');
-    expect(downloadedIsoToRemove(downloaded, '/storage/', undefined)).toBe('/storage/Win11_24H2_English_x64.iso');
+    expect(downloadedIsoToRemove(downloaded, '/storage', undefined, undefined)).toBe('/storage/Win11_24H2_English_x64.iso');
+    expect(downloadedIsoToRemove(downloaded, '/storage/', undefined, undefined)).toBe('/storage/Win11_24H2_English_x64.iso');
+    // A disk made again from the download kept from before: the source is its path, the download record names it.
+    const reused = { schema: 1 as const, media: { source: '/storage/Win11_24H2_English_x64.iso', kind: 'iso', path: '/storage/Win11_24H2_English_x64.iso' } };
+    expect(downloadedIsoToRemove(reused, '/storage', undefined, 'Win11_24H2_English_x64.iso')).toBe('/storage/Win11_24H2_English_x64.iso');
+    expect(downloadedIsoToRemove(reused, '/storage', undefined, 'other.iso')).toBeUndefined();
   });
   it("never a user's ISO: /boot.iso, /custom.iso, BOOT, a path source, a file outside STORAGE, a disk image", () => {
-    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/boot.iso', kind: 'iso', path: '/boot.iso' } }, '/storage', undefined)).toBeUndefined();
-    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/custom.iso', kind: 'iso', path: '/custom.iso' } }, '/storage', undefined)).toBeUndefined();
-    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/storage/mine.iso', kind: 'iso', path: '/storage/mine.iso' } }, '/storage', undefined)).toBeUndefined();
-    expect(downloadedIsoToRemove(downloaded, '/storage', 'https://x/y.iso')).toBeUndefined();
-    expect(downloadedIsoToRemove({ schema: 1, media: { ...downloaded.media, path: '/elsewhere/Win11.iso' } }, '/storage', undefined)).toBeUndefined();
-    expect(downloadedIsoToRemove({ schema: 1, media: { ...downloaded.media, kind: 'disk' } }, '/storage', undefined)).toBeUndefined();
-    expect(downloadedIsoToRemove({ schema: 1 }, '/storage', undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/boot.iso', kind: 'iso', path: '/boot.iso' } }, '/storage', undefined, undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/custom.iso', kind: 'iso', path: '/custom.iso' } }, '/storage', undefined, undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1, media: { source: '/storage/mine.iso', kind: 'iso', path: '/storage/mine.iso' } }, '/storage', undefined, undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove(downloaded, '/storage', 'https://x/y.iso', undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1, media: { ...downloaded.media, path: '/elsewhere/Win11.iso' } }, '/storage', undefined, undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1, media: { ...downloaded.media, kind: 'disk' } }, '/storage', undefined, undefined)).toBeUndefined();
+    expect(downloadedIsoToRemove({ schema: 1 }, '/storage', undefined, undefined)).toBeUndefined();
   });
 });
