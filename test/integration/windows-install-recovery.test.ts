@@ -130,4 +130,4 @@ it('a stop during WinPE takes the short ladder and the install resumes; once OVM
   expect(third.lines.some((l) => l.msg.startsWith('keys pressed') || l.msg.startsWith('the install media is starting'))).toBe(false);
   expect(existsSync(iso), 'the downloaded ISO is gone').toBe(false);
   expect(existsSync(userIso), "the user's ISO stays").toBe(true);
-});
+}, 1_200_000);
