@@ -23,6 +23,7 @@ import type { QmpClient } from '../../src/qmp/client.js';
 import type { QmpEvent } from '../../src/qmp/framing.js';
 import type { RunContext } from '../../src/supervisor/context.js';
 import type { Phase } from '../../src/supervisor/status.js';
+import { IGNORED_BUTTON_GUEST_MS } from '../../src/supervisor/shutdown-ladder.js';
 import { StopRequests } from '../../src/supervisor/stop-requests.js';
 import type { TpmSession } from '../../src/tpm/swtpm.js';
 import { HOST } from './storage/context.js';
@@ -120,7 +121,7 @@ function harness(overrides: Partial<AppAdapters> = {}, guest: Guest = 'powers-of
   const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), BOOT: join(dir, 'boot.qcow2'), SHUTDOWN_TIMEOUT: '30' });
   const start = () => runApp({ config, log, stop, adapters });
   const seen = () => `events ${JSON.stringify(events)}, phases ${JSON.stringify(phases)}, log tail ${lines.slice(-3).join('')}`;
-  return { start, stop, events, phases, viewerLoads, died, powerOff, seen, qmp: qmp as unknown as QmpClient, closed: () => events.filter((e) => e.startsWith('close ')) };
+  return { start, stop, events, phases, viewerLoads, died, powerOff, seen, lines, qmp: qmp as unknown as QmpClient, closed: () => events.filter((e) => e.startsWith('close ')) };
 }
 
 const fail = (error: Error) => async (): Promise<never> => {
@@ -173,6 +174,59 @@ describe('runApp stage order and teardown', () => {
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     expect(h.events, h.seen()).toContain('build network nic=e1000e');
+  });
+});
+
+describe('runApp and the guest profile\'s install record and stop ladder', () => {
+  const answering = (recordsInstall: boolean | undefined, ignoresPowerButton = false): Partial<AppAdapters> => ({
+    startNetwork: async () => ({ name: 'network', close: async () => undefined, spec: { mode: 'none' }, guestAddress: '10.0.0.2', readiness: { host: '10.0.0.2', port: 3389 }, died: new Promise<Error>(() => {}) }) satisfies NetworkSession,
+    probeReadiness: async () => true,
+    loadGuest: async () => ({
+      ...plainProfile,
+      prepare: async (ctx, storage) => {
+        const setup = await plainProfile.prepare(ctx, storage);
+        return { ...setup, hooks: { ignoresPowerButton: () => ignoresPowerButton }, ...(recordsInstall === undefined ? {} : { recordsInstall }) };
+      },
+    }),
+  });
+  const answered = (h: ReturnType<typeof harness>) => until(() => h.lines.some((l) => l.includes('"the guest answers"')), h.seen);
+
+  it('a BOOT image: the first READY_PORT answer records the boot from disk', async () => {
+    const h = harness(answering(undefined));
+    const run = h.start();
+    await answered(h);
+    await until(() => h.events.includes('booted from disk'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+  });
+
+  it('a profile that records the install itself (Windows): READY_PORT answering records nothing', async () => {
+    const h = harness(answering(true));
+    const run = h.start();
+    await answered(h);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    expect(h.events, h.seen()).not.toContain('booted from disk');
+  });
+
+  it('the profile says the guest ignores the power button: the short ladder, named in the log', async () => {
+    const h = harness(answering(true, true));
+    const run = h.start();
+    await until(() => h.phases.includes('running'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    const chosen = h.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'stop ladder chosen');
+    expect(chosen, h.seen()).toMatchObject({ ladder: 'short', guestMs: IGNORED_BUTTON_GUEST_MS });
+  });
+
+  it('otherwise the full ladder with SHUTDOWN_TIMEOUT', async () => {
+    const h = harness(answering(true, false));
+    const run = h.start();
+    await until(() => h.phases.includes('running'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    const chosen = h.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'stop ladder chosen');
+    expect(chosen, h.seen()).toMatchObject({ ladder: 'full', guestMs: 30_000 });
   });
 });
 
