@@ -16,7 +16,6 @@ import { escapeValue } from '../qemu/args.js';
 import type { NicModel } from '../qemu/vm-spec.js';
 import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
-import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
 import { resolveVersion } from './catalog.js';
 import { windowsSettings } from './settings.js';
@@ -79,7 +78,7 @@ export async function recordedNic(state: StateFile, chosen: NicModel, log: Logge
 }
 
 async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<Omit<GuestSetup, 'nic' | 'machine'>> {
-  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR, qemuImg: new QemuImg() });
+  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR });
   const { createBootKeyHandler, SEABIOS_SERCON } = await import('./boot-key.js');
   const extraArgs: string[] = [];
   if (!install.plan.installed && storage.firmware.mode === 'legacy') {

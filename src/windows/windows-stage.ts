@@ -15,7 +15,6 @@ import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
 import type { Logger } from '../core/log.js';
 import { stateSlice, type StateFile } from '../state/state-file.js';
-import type { QemuImg } from '../storage/qemu-img.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
@@ -67,7 +66,6 @@ export async function driversAvailable(driverDir: string | undefined, virtioOs: 
 export interface WindowsInstallDeps {
   oemDir: string;
   driverDir: string | undefined;
-  qemuImg: QemuImg;
 }
 
 export interface WindowsInstall {
