@@ -15,6 +15,9 @@
  *    replaced by one that does not boot, so OVMF goes on to the next option, as it does when
  *    Windows' "Press any key" prompt times out. The line windock reads is then OVMF's own:
  *    `BdsDxe: starting Boot0009 "Windows Boot Manager" from HD(1,MBR,…)/\EFI\BOOT\BOOTX64.EFI`.
+ * A second case does the same under SeaBIOS from an install record left in progress: the CD does
+ * not boot, SeaBIOS says `Booting from Hard Disk...` on the serial console windock enabled
+ * (fw_cfg etc/sercon-port), and that line is recorded.
  * The asserts are on windock's log and windock.json, never on timing.
  */
 import { execFileSync } from 'node:child_process';
@@ -131,3 +134,44 @@ it('a stop during WinPE takes the short ladder and the install resumes; once OVM
   expect(existsSync(iso), 'the downloaded ISO is gone').toBe(false);
   expect(existsSync(userIso), "the user's ISO stays").toBe(true);
 }, 1_200_000);
+
+it('SeaBIOS: an install in progress resumes with the media attached, and "Booting from Hard Disk..." on the real serial console (the CD did not boot) records it installed', async () => {
+  const base = await tempDir('install-recovery-bios');
+  const storage = join(base, 'storage');
+  await mkdir(storage, { recursive: true });
+  const iso = join(storage, ISO_NAME);
+  buildIso(base, iso, undefined);
+  // The disk Setup wrote (the test guest's, booting by its MBR code), and the record of an install
+  // not yet seen booting from it.
+  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', join(guestCacheDir(), 'guest.qcow2'), join(storage, 'data.qcow2')]);
+  await writeFile(join(storage, 'windock.json'), `${JSON.stringify({
+    schema: 1,
+    windows: { version: '11', language: 'en-US', fileName: ISO_NAME },
+    media: { source: 'https://software.example/Win11_24H2_English_x64.iso', kind: 'iso', path: iso },
+    install: { mediaAttached: true, bootedFromDisk: false },
+    bootMode: 'legacy',
+    diskBus: 'sata',
+  })}\n`);
+  const env = vmEnv(storage, join(base, 'run'), await freePort(), { VERSION: '11', BOOT_MODE: 'legacy', RAM_SIZE: '512M' });
+  const run = startWindock({ env });
+  runs.push(run);
+  try {
+    const plan = await run.waitForLine((l) => l.msg === 'Windows install media plan', 60_000);
+    expect(plan, tail(run.lines)).toMatchObject({ plan: { installMedia: true, setupImage: true, pressKeys: true } });
+    const argv = argvOf(run).join(' ');
+    expect(argv, tail(run.lines)).toContain(ISO_NAME);
+    expect(argv).toContain('name=etc/sercon-port');
+    const booted = await run.waitForLine((l) => l.msg.startsWith('the firmware started Windows from the disk'), 170_000);
+    expect(booted, tail(run.lines)).toMatchObject({ firmware: 'seabios', line: 'Booting from Hard Disk...' });
+    await run.waitForLine(serialLine('windock-guest: acpid ready'), 170_000);
+    run.kill('SIGTERM');
+    expect((await run.exited).code, tail(run.lines)).toBe(0);
+    expect(state(storage), JSON.stringify(state(storage))).toMatchObject({
+      windowsBoot: { firmware: 'seabios', line: 'Booting from Hard Disk...' },
+      install: { mediaAttached: false, bootedFromDisk: true },
+    });
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}, 600_000);
+
