@@ -209,24 +209,17 @@ describe('runApp and the guest profile\'s install record and stop ladder', () =>
     expect(h.events, h.seen()).not.toContain('booted from disk');
   });
 
-  it('the profile says the guest ignores the power button: the short ladder, named in the log', async () => {
-    const h = harness(answering(true, true));
+  it.each([
+    ['ignores the power button: the short ladder', true, { ladder: 'short', guestMs: IGNORED_BUTTON_GUEST_MS }],
+    ['acts on it: the full ladder with SHUTDOWN_TIMEOUT', false, { ladder: 'full', guestMs: 30_000 }],
+  ] as const)('the profile says the guest %s, named in the log', async (_name, ignores, expected) => {
+    const h = harness(answering(true, ignores));
     const run = h.start();
     await until(() => h.phases.includes('running'), h.seen);
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     const chosen = h.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'stop ladder chosen');
-    expect(chosen, h.seen()).toMatchObject({ ladder: 'short', guestMs: IGNORED_BUTTON_GUEST_MS });
-  });
-
-  it('otherwise the full ladder with SHUTDOWN_TIMEOUT', async () => {
-    const h = harness(answering(true, false));
-    const run = h.start();
-    await until(() => h.phases.includes('running'), h.seen);
-    h.stop.request('SIGTERM');
-    expect(await run, h.seen()).toBe(0);
-    const chosen = h.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'stop ladder chosen');
-    expect(chosen, h.seen()).toMatchObject({ ladder: 'full', guestMs: 30_000 });
+    expect(chosen, h.seen()).toMatchObject(expected);
   });
 });
 
