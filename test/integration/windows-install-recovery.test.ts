@@ -158,6 +158,7 @@ it('SeaBIOS: an install in progress resumes with the media attached, and "Bootin
   try {
     const plan = await run.waitForLine((l) => l.msg === 'Windows install media plan', 60_000);
     expect(plan, tail(run.lines)).toMatchObject({ plan: { installMedia: true, setupImage: true, pressKeys: true } });
+    await run.waitForLine((l) => l.msg === 'QEMU command line', 60_000);
     const argv = argvOf(run).join(' ');
     expect(argv, tail(run.lines)).toContain(ISO_NAME);
     expect(argv).toContain('name=etc/sercon-port');
