@@ -101,7 +101,7 @@ export async function runApp(options: AppOptions): Promise<number> {
   const adapters: AppAdapters = { ...REAL_ADAPTERS, ...options.adapters };
   const resources: Resource[] = [];
   // Filled as the stages return; the hooks below read them when their phase comes.
-  const run: { viewer?: LazyViewer; lab?: Lab; guest?: GuestHooks; network?: NetworkSession; storage?: PreparedStorage; drives?: readonly DriveSpec[] } = {};
+  const run: { viewer?: LazyViewer; lab?: Lab; guest?: GuestHooks; recordsInstall?: boolean; network?: NetworkSession; storage?: PreparedStorage; drives?: readonly DriveSpec[] } = {};
   const supervisor: Supervisor = new Supervisor({
     log,
     stop,
@@ -116,7 +116,7 @@ export async function runApp(options: AppOptions): Promise<number> {
         await run.network?.afterQemuStart?.();
         const target = run.network?.readiness;
         if (!target) return;
-        const report = { known: () => supervisor.status.snapshot.guestReachable, onChange: (reachable: boolean) => guestAnswers(reachable, supervisor, run.storage, log, target) };
+        const report = { known: () => supervisor.status.snapshot.guestReachable, onChange: (reachable: boolean) => guestAnswers(reachable, supervisor, run.recordsInstall ? undefined : run.storage, log, target) };
         void watchReadiness(target, report, signal, adapters.probeReadiness);
       },
       onEnded: async (outcome) => {
@@ -170,6 +170,7 @@ export async function runApp(options: AppOptions): Promise<number> {
     const storage = (run.storage = await lab.prepare(await adapters.prepareStorage(stageCtx, host, profile.versionMedia), new QemuImg()));
     const guest = await profile.prepare(stageCtx, storage);
     run.guest = guest.hooks;
+    run.recordsInstall = guest.recordsInstall;
     // Storage chose secure by a rule the step above did not foresee: its TPM, without a fallback.
     const tpm = early.tpm ?? (storage.firmware.mode === 'secure' ? await adapters.startTpm(stageCtx) : undefined);
     if (tpm && !early.tpm) resources.push(tpm);
@@ -214,6 +215,7 @@ export async function runApp(options: AppOptions): Promise<number> {
         }),
       connectQmp: (signal) => adapters.connectQmp(spec.qmpSocket, signal),
       ladder: { ...DEFAULT_LADDER, guestMs: config.shutdownTimeout * 1000 },
+      guestIgnoresPowerButton: () => guest.hooks.ignoresPowerButton?.() ?? false,
     });
   } catch (error) {
     return supervisor.failed(error);
@@ -223,7 +225,10 @@ export async function runApp(options: AppOptions): Promise<number> {
   }
 }
 
-/** The guest's READY_PORT answer changed: the status follows, and a first answer records the boot from disk. */
+/**
+ * The guest's READY_PORT answer changed: the status follows, and a first answer records the boot
+ * from disk — unless the guest profile records the install from its own evidence (no `storage`).
+ */
 async function guestAnswers(reachable: boolean, supervisor: Supervisor, storage: PreparedStorage | undefined, log: Logger, target: { host: string; port: number }): Promise<void> {
   supervisor.guestReachable(reachable);
   log.info({ address: target.host, port: target.port, reachable }, reachable ? 'the guest answers' : 'the guest stopped answering');

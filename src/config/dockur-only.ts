@@ -22,7 +22,6 @@ export const DOCKUR_ONLY: readonly DockurOnly[] = [
   { env: 'MIDO', instead: 'windock always asks Microsoft for the ISO of a known VERSION', same: Y },
   { env: 'ESD', instead: 'windock downloads ISOs only, never ESD files', same: N },
   { env: 'VERIFY', instead: 'windock checks the digests it knows for a download (BOOT_SHA256 for BOOT)', same: Y },
-  { env: 'REMOVE', instead: 'windock keeps the downloaded ISO in STORAGE', same: N },
   // CPU, memory, storage
   { env: 'DISK_FLAGS', instead: 'windock creates qcow2 disks with its own options (DISK_FMT, ALLOCATE)' },
   { env: 'DISK_NAME', instead: 'windock names its disks data.qcow2 / data.img (data2… for extra disks)', same: ['data'] },

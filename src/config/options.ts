@@ -336,6 +336,10 @@ export const OPTIONS = {
     env: 'MANUAL', flag: 'manual', default: false, defaultText: 'N', parse: parseBool, group: 'Windows',
     doc: 'Y: no answer file; install Windows by hand in the viewer',
   }),
+  remove: option<boolean>({
+    env: 'REMOVE', flag: 'remove', default: false, defaultText: 'N', parse: parseBool, group: 'Windows',
+    doc: 'Y: once the firmware has booted the installed Windows, delete the ISO windock downloaded into STORAGE (never your own ISO); dockur deletes it unless N',
+  }),
   // Windows answer-file settings of dockur/windows (issue 12), read by src/windows/settings.ts.
   autologin: option<boolean>({
     env: 'AUTOLOGIN', flag: 'autologin', default: true, defaultText: 'Y', parse: parseBool, group: 'Windows',

@@ -24,6 +24,11 @@ export interface GuestHooks {
   onSerialLine?(line: string): void;
   /** QMP answers and the guest runs. */
   onRunning?(execute: QmpExecute): void;
+  /**
+   * Asked when a stop begins: the guest does not act on the ACPI power button now (Windows
+   * Setup's WinPE phase), so the stop ladder waits only briefly before it quits.
+   */
+  ignoresPowerButton?(): boolean;
 }
 
 /** What a profile adds to the VM once storage is ready. */
@@ -37,6 +42,12 @@ export interface GuestSetup {
   /** What the guest needs of the machine (old Windows: i440FX, IDE, UHCI); undefined: q35 as it is. */
   machine: GuestMachine | undefined;
   hooks: GuestHooks;
+  /**
+   * The profile records when the install is done from its own evidence (Windows: the firmware's
+   * console line); the guest answering on READY_PORT then records nothing. Unset: the first
+   * answer records the boot from disk (BOOT images).
+   */
+  recordsInstall?: boolean;
 }
 
 export interface GuestProfile {

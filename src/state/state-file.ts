@@ -40,6 +40,8 @@ export interface StateSlice<T> {
   readonly key: string;
   read(file: StateFile): Promise<T | undefined>;
   write(file: StateFile, value: T): Promise<void>;
+  /** Sets the slice inside an `update` of the file: several facts written in one atomic write. */
+  put(state: PersistedState, value: T): void;
 }
 
 export function stateSlice<T>(key: string): StateSlice<T> {
@@ -54,6 +56,7 @@ export function stateSlice<T>(key: string): StateSlice<T> {
     write: async (file, value) => {
       await file.update((s) => void Reflect.set(s, key, value));
     },
+    put: (state, value) => void Reflect.set(state, key, value),
   };
 }
 

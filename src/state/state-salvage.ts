@@ -63,6 +63,8 @@ const FIELD_CHECKS: Record<string, Check> = {
   base: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['size'] === 'number' && typeof v['mtimeMs'] === 'number',
   // storage/disk-check.ts
   diskClose: (v) => isObject(v) && typeof v['path'] === 'string' && typeof v['closedCleanly'] === 'boolean',
+  // windows/windows-profile.ts: the firmware's line that says Windows booted from the disk (firmware-boot.ts).
+  windowsBoot: (v) => isObject(v) && oneOf(['ovmf', 'seabios'])(v['firmware']) && typeof v['at'] === 'string' && !Number.isNaN(Date.parse(v['at'])) && typeof v['line'] === 'string',
   // windows/version-media.ts: the file name is joined to STORAGE, so it must stay a plain name.
   windows: (v) =>
     isObject(v) &&

@@ -30,6 +30,30 @@ export const DEFAULT_LADDER: Omit<LadderTimeouts, 'guestMs'> = {
   killMs: 2_000,
 };
 
+/**
+ * The guest's wait when the guest profile says the guest does not act on the power button now
+ * (Windows Setup's WinPE phase: setup.exe ignores the ACPI press, so the full SHUTDOWN_TIMEOUT
+ * would only delay the `quit` that follows). A few seconds rather than none: the phase is read
+ * from console lines, and a guest that has in fact got past it (a line missed, a guest that
+ * answers after all) still gets the press and a moment to start powering off before QEMU quits —
+ * which closes the disks in order either way.
+ */
+export const IGNORED_BUTTON_GUEST_MS = 5_000;
+
+export interface ChosenLadder {
+  name: 'full' | 'short';
+  timeouts: LadderTimeouts;
+  reason: string;
+}
+
+/** The ladder for this stop: the full wait, or the short one for a guest that ignores the button. */
+export function chooseLadder(full: LadderTimeouts, guestIgnoresButton: boolean): ChosenLadder {
+  if (!guestIgnoresButton || full.guestMs <= IGNORED_BUTTON_GUEST_MS) {
+    return { name: 'full', timeouts: full, reason: 'the guest acts on the ACPI power button: it gets SHUTDOWN_TIMEOUT' };
+  }
+  return { name: 'short', timeouts: { ...full, guestMs: IGNORED_BUTTON_GUEST_MS }, reason: 'the guest ignores the ACPI power button now (guest profile): a short wait, then quit' };
+}
+
 /** The most a single `system_powerdown` call may wait for its answer (clamped to the budget left). */
 const PRESS_TIMEOUT_MS = 2_000;
 

@@ -11,7 +11,7 @@ import type { QmpClient } from '../qmp/client.js';
 import type { QmpEvent } from '../qmp/framing.js';
 import { within } from '../process/deadline.js';
 import type { QemuExit, QemuProcess } from '../qemu/process.js';
-import { runShutdownLadder, type LadderStep, type LadderTimeouts } from './shutdown-ladder.js';
+import { chooseLadder, runShutdownLadder, type LadderStep, type LadderTimeouts } from './shutdown-ladder.js';
 import type { StatusStore } from './status.js';
 import type { StopRequests } from './stop-requests.js';
 
@@ -22,6 +22,8 @@ export interface VmRunnerDeps {
   launch: () => Promise<QemuProcess>;
   connectQmp: (signal: AbortSignal) => Promise<QmpClient>;
   ladder: LadderTimeouts;
+  /** Asked when a stop begins: the guest does not act on the power button now (short ladder). */
+  guestIgnoresPowerButton?: () => boolean;
   hooks?: RunHooks;
 }
 
@@ -103,7 +105,10 @@ export async function runVm(deps: VmRunnerDeps): Promise<VmOutcome> {
 
   status.update({ phase: 'stopping' });
   log.info({ reason: String((deps.stop.graceful.reason as Error | undefined)?.message ?? 'stop') }, 'stopping the VM');
-  const ladder = await runShutdownLadder({ qmp, qemu, timeouts: deps.ladder, hard: deps.stop.hard, log: log.child({ component: 'shutdown' }) });
+  const shutdownLog = log.child({ component: 'shutdown' });
+  const chosen = chooseLadder(deps.ladder, deps.guestIgnoresPowerButton?.() ?? false);
+  shutdownLog.info({ ladder: chosen.name, guestMs: chosen.timeouts.guestMs, reason: chosen.reason }, 'stop ladder chosen');
+  const ladder = await runShutdownLadder({ qmp, qemu, timeouts: chosen.timeouts, hard: deps.stop.hard, log: shutdownLog });
   qmp.close();
   deps.hooks?.onStopped?.(ladder.elapsedMs / 1000, ladder.endedBy);
   if (ladder.endedBy === 'guest' && !guestPoweredOff && ladder.exit) {

@@ -20,6 +20,7 @@
  * Pure: lines (or raw chunks) in, at most one "press now" decision out.
  */
 import { stripAnsi } from '../qemu/console-text.js';
+import { OPTICAL, parseFirmwareLine, startsOpticalMedia } from './firmware-boot.js';
 
 /** What a console line means for the boot-key logic. */
 export type BootConsoleEvent =
@@ -47,23 +48,18 @@ export const DEFAULT_KEY_PRESS: KeyPress = { keys: ['ret'], presses: 5, interval
  */
 export const SEABIOS_SERCON = { name: 'etc/sercon-port', bytes: Uint8Array.of(0xf8, 0x03) } as const;
 
-const OVMF_BOOT = /BdsDxe: (loading|starting|failed to load|failed to start) Boot[0-9A-F]{4} "([^"]*)"(?:.*\): (.+))?/;
-const OPTICAL = /DVD|CD-?ROM/i;
-const SEABIOS_CD = /Booting from DVD\/CD/;
 const CD_PROMPT = /Press any key to boot from CD or DVD/i;
 
 export function classifyConsoleLine(raw: string): BootConsoleEvent | undefined {
-  const line = stripAnsi(raw);
-  const ovmf = OVMF_BOOT.exec(line);
-  if (ovmf) {
-    const [, verb, entry = '', reason = ''] = ovmf;
-    if (!OPTICAL.test(entry)) return undefined;
-    if (verb === 'loading') return { kind: 'dvd-loading', entry: entry.trim() };
-    if (verb === 'starting') return { kind: 'dvd-starting', entry: entry.trim() };
-    return { kind: 'dvd-failed', entry: entry.trim(), reason: reason.trim() };
+  const parsed = parseFirmwareLine(raw);
+  if (parsed?.firmware === 'ovmf') {
+    if (!OPTICAL.test(parsed.entry)) return undefined;
+    if (parsed.step === 'loading') return { kind: 'dvd-loading', entry: parsed.entry };
+    if (parsed.step === 'starting') return { kind: 'dvd-starting', entry: parsed.entry };
+    return { kind: 'dvd-failed', entry: parsed.entry, reason: parsed.reason ?? '' };
   }
-  if (SEABIOS_CD.test(line)) return { kind: 'dvd-starting', entry: 'DVD/CD' };
-  if (CD_PROMPT.test(line)) return { kind: 'cd-prompt' };
+  if (parsed && startsOpticalMedia(parsed)) return { kind: 'dvd-starting', entry: 'DVD/CD' };
+  if (CD_PROMPT.test(stripAnsi(raw))) return { kind: 'cd-prompt' };
   return undefined;
 }
 

@@ -1,77 +1,90 @@
 /**
  * When the Windows media boots, and when it is gone for good. Pure decisions over what windock.json
- * recorded and what the disk looks like; the supervisor applies them.
+ * recorded; the Windows stage applies them.
  *
- * The rules (issue 7): installation counts as done when the guest first answers on RDP; from then
- * on windock.json records it and the ISO and the setup image are not attached any more; nothing
- * ever reinstalls over an existing disk. In between, an interrupted install (container stopped
- * during Setup) picks up where it was: media attached again, but the keys that start Setup from
- * the DVD are pressed only while the disk is still blank — once Setup has partitioned it, the
- * DVD prompt must time out so the firmware continues from the disk.
+ * The rules (issue 12, point 3): Windows counts as installed once the firmware says it started
+ * Windows from the system disk (firmware-boot.ts: OVMF starting "Windows Boot Manager" from an
+ * HD() device path, SeaBIOS "Booting from Hard Disk..."), recorded in windock.json as `windowsBoot`
+ * together with the install record. Until then every start resumes the install: the ISO boots
+ * first, the answer file is attached and the "Press any key" prompt is answered — Setup may
+ * re-initialise a disk that never booted Windows, which holds no user's data. From then on the
+ * ISO, the setup image and its disk-wiping answer file are never attached again, and nothing ever
+ * reinstalls over the disk. (Records of windock versions that decided on the first RDP answer,
+ * `install.completedAt` without `windowsBoot`, count as installed too.)
  */
+import { basename, dirname, resolve } from 'node:path';
 import type { PersistedState } from '../state/state-file.js';
+import type { WindowsBootRecord } from './firmware-boot.js';
 
 export type InstallRecord = NonNullable<PersistedState['install']>;
 
 export interface MediaPlanInput {
   install: InstallRecord | undefined;
-  /** The storage stage created the system disk during this run. */
-  diskCreated: boolean;
-  /** The system disk has a partition table (Windows Setup has begun writing to it). */
-  diskPartitioned: boolean;
-  /** MANUAL=Y: the user installs by hand; no answer file, no key presses. */
+  /** The firmware's word that Windows booted from the disk (windock.json `windowsBoot`). */
+  windowsBoot: WindowsBootRecord | undefined;
+  /** The storage stage attached the install ISO for this run (a new disk, or an install in progress). */
+  mediaAttached: boolean;
+  /** MANUAL=Y: the user installs by hand; no answer file. */
   manual: boolean;
 }
 
 export interface MediaPlan {
-  /** Attach the Windows ISO as a cdrom. */
+  /** Attach the Windows ISO as a cdrom (it boots first). */
   attachInstallMedia: boolean;
-  /** The ISO boots before the disk (a blank disk) or after it (Setup continues from the disk). */
-  installMediaFirst: boolean;
   /** Attach the FAT setup image (answer file, OEM folder, drivers). */
   attachSetupImage: boolean;
   /** Arm the boot-key watcher for this run. */
   pressBootKeys: boolean;
-  /** Write install.mediaAttached=true before QEMU starts (an interrupted install resumes). */
-  recordMediaAttached: boolean;
+  /** Windows is installed: what windock.json says, for the log. */
+  installed: boolean;
   reason: string;
 }
 
-const NOTHING = { attachInstallMedia: false, installMediaFirst: false, attachSetupImage: false, pressBootKeys: false, recordMediaAttached: false } as const;
+const NOTHING = { attachInstallMedia: false, attachSetupImage: false, pressBootKeys: false } as const;
+
+/** Whether windock.json records the install as done. */
+export function isInstalled(install: InstallRecord | undefined, windowsBoot: WindowsBootRecord | undefined): boolean {
+  return windowsBoot !== undefined || install?.completedAt !== undefined;
+}
 
 export function planWindowsMedia(input: MediaPlanInput): MediaPlan {
-  const { install } = input;
-  if (install?.completedAt) {
-    return { ...NOTHING, reason: `Windows is installed (first RDP answer at ${install.completedAt}); the install media stays detached` };
+  const { install, windowsBoot } = input;
+  if (windowsBoot) {
+    return { ...NOTHING, installed: true, reason: `Windows is installed: the firmware (${windowsBoot.firmware}) started it from the disk at ${windowsBoot.at}; the install media and the answer file stay detached` };
   }
-  if (input.diskCreated) {
+  if (install?.completedAt) {
+    return { ...NOTHING, installed: true, reason: `Windows is installed (recorded at ${install.completedAt}); the install media and the answer file stay detached` };
+  }
+  if (input.mediaAttached) {
     return {
       attachInstallMedia: true,
-      installMediaFirst: true,
       attachSetupImage: !input.manual,
       pressBootKeys: true,
-      recordMediaAttached: true,
-      reason: input.manual ? 'new disk: the install media boots for a manual install (MANUAL=Y)' : 'new disk: the install media boots and Setup runs from the answer file',
+      installed: false,
+      reason: install?.bootedFromDisk === false && install.mediaAttached
+        ? `the firmware has not started Windows from this disk yet: the install media boots${input.manual ? ' for a manual install (MANUAL=Y)' : ' and Setup runs from the answer file'} (Setup may re-initialise a disk that never booted Windows)`
+        : `the install media boots${input.manual ? ' for a manual install (MANUAL=Y)' : ' and Setup runs from the answer file'}`,
     };
   }
-  if (install?.mediaAttached) {
-    return {
-      attachInstallMedia: true,
-      installMediaFirst: !input.diskPartitioned,
-      attachSetupImage: !input.manual,
-      pressBootKeys: !input.diskPartitioned,
-      recordMediaAttached: false,
-      reason: input.diskPartitioned
-        ? 'an install was interrupted after Setup began: media attached again, the disk boots first to continue'
-        : 'an install was interrupted before Setup wrote to the disk: the install media boots again',
-    };
-  }
-  return { ...NOTHING, reason: 'an existing disk with no install in progress: windock never reinstalls over it' };
+  return { ...NOTHING, installed: false, reason: 'an existing disk with no install in progress: windock never reinstalls over it' };
 }
 
 /**
- * The state change when the guest first answers on RDP: install done, media detached from the
- * next boot on. Idempotent: a recorded completion keeps its first date.
+ * The ISO REMOVE=Y may delete once Windows is installed: only one windock itself downloaded into
+ * STORAGE — the media record's source is a URL, or its file is the one windock.json's download
+ * record names (`downloadedFile`: a disk made again from a download kept from before). Never a
+ * user's ISO (/boot.iso, /custom.iso, BOOT, another file in STORAGE).
+ */
+export function downloadedIsoToRemove(state: PersistedState, storageDir: string, boot: string | undefined, downloadedFile: string | undefined): string | undefined {
+  const media = state.media;
+  if (boot || !media || media.kind !== 'iso' || !media.path) return undefined;
+  if (dirname(resolve(media.path)) !== resolve(storageDir)) return undefined;
+  return /^https?:\/\//i.test(media.source) || basename(media.path) === downloadedFile ? media.path : undefined;
+}
+
+/**
+ * The state change when the firmware started Windows from the disk: install done, media detached
+ * from the next start on. Idempotent: a recorded completion keeps its first date.
  */
 export function recordInstallDone(state: PersistedState, now: Date): PersistedState {
   if (state.install?.completedAt) return state;

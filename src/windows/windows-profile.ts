@@ -17,7 +17,6 @@ import type { NicModel } from '../qemu/vm-spec.js';
 import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
 import { isUrl } from '../storage/media.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
-import { QemuImg } from '../storage/qemu-img.js';
 import type { RunContext } from '../supervisor/context.js';
 import { CATALOG, installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import { windowsSettings } from './settings.js';
@@ -108,23 +107,38 @@ export async function recordedNic(state: StateFile, chosen: NicModel, log: Logge
 }
 
 async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<Omit<GuestSetup, 'nic' | 'machine'>> {
-  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR, qemuImg: new QemuImg() });
+  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR });
   const { createBootKeyHandler, SEABIOS_SERCON } = await import('./boot-key.js');
   const extraArgs: string[] = [];
-  if (install.plan.pressBootKeys && storage.firmware.mode === 'legacy') {
+  if (!install.plan.installed && storage.firmware.mode === 'legacy') {
     // SeaBIOS prints to the serial console only when told its port via fw_cfg; without it the
-    // watcher never sees "Booting from DVD/CD...".
+    // watchers never see "Booting from DVD/CD..." nor "Booting from Hard Disk...".
     const file = join(ctx.config.runDir, 'sercon-port.bin');
     await writeFile(file, SEABIOS_SERCON.bytes);
     extraArgs.push('-fw_cfg', `name=${SEABIOS_SERCON.name},file=${escapeValue(file)}`);
   }
-  const keys = createBootKeyHandler({ watcher: install.watcher, log: ctx.log.child({ component: 'windows' }), signal: ctx.signal });
+  const log = ctx.log.child({ component: 'windows' });
+  const keys = createBootKeyHandler({ watcher: install.watcher, log, signal: ctx.signal });
+  const { FirmwareBootWatch } = await import('./firmware-boot.js');
+  const firmware = new FirmwareBootWatch({ installed: install.plan.installed });
+  const onFirmwareLine = (line: string): void => {
+    const fact = firmware.feed(line, new Date());
+    if (fact?.kind === 'setup-started') log.info({ line: fact.line }, 'the install media started: Setup runs (it ignores the power button until Windows boots from the disk)');
+    if (fact?.kind !== 'windows-from-disk') return;
+    log.info({ firmware: fact.record.firmware, line: fact.record.line }, 'the firmware started Windows from the disk: installed; the install media and the answer file are detached from the next start');
+    stage.recordWindowsBooted(ctx.state, fact.record).catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
+  };
   return {
     drives: install.drives,
     extraArgs,
     hooks: {
-      onSerialLine: (line) => keys.onSerialLine(line),
+      onSerialLine: (line) => {
+        keys.onSerialLine(line);
+        onFirmwareLine(line);
+      },
       onRunning: (execute) => keys.attach((command, args, signal) => execute(command, args, signal)),
+      ignoresPowerButton: () => firmware.inSetup,
     },
+    recordsInstall: true,
   };
 }

@@ -8,17 +8,17 @@
  * Behind windows-profile.ts, the one entry into src/windows/: the run reaches this module only
  * through the Windows guest profile (`settle` for the defaults, `prepare` for the install).
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import type { RunContext } from '../supervisor/context.js';
 import type { DiskBus, DriveSpec, FirmwareSpec, GuestMachine, NicModel } from '../qemu/vm-spec.js';
-import { readPartitionScheme } from '../storage/media.js';
-import type { QemuImg } from '../storage/qemu-img.js';
+import { stateSlice, type StateFile } from '../state/state-file.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
-import { planWindowsMedia, type MediaPlan } from './install-state.js';
+import type { WindowsBootRecord } from './firmware-boot.js';
+import { downloadedIsoToRemove, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
 import { applyMediaChoice, installMediaDecision, type MediaChoice } from './iso-choice.js';
 import { WINDOWS_DOWNLOAD } from './version-media.js';
@@ -29,6 +29,9 @@ export const DEFAULT_DRIVER_DIR = '/usr/share/windock/virtio-win';
 /** The user's OEM folder, mounted like dockur's (`-v ./oem:/oem`). */
 export const DEFAULT_OEM_DIR = '/oem';
 export const SETUP_IMAGE_FILE = 'windock-setup.img';
+
+/** The firmware's line saying it started Windows from the disk (firmware-boot.ts), once seen. */
+export const WINDOWS_BOOT_RECORD = stateSlice<WindowsBootRecord>('windowsBoot');
 
 export interface WindowsProfile {
   entry: CatalogEntry;
@@ -64,7 +67,6 @@ export async function driversAvailable(driverDir: string | undefined, virtioOs: 
 export interface WindowsInstallDeps {
   oemDir: string;
   driverDir: string | undefined;
-  qemuImg: QemuImg;
 }
 
 export interface WindowsInstall {
@@ -76,6 +78,19 @@ export interface WindowsInstall {
   setup: SetupImage | undefined;
 }
 
+/**
+ * The firmware said it started Windows from the disk: the install is done. The install record
+ * (media detached from the next start on) and the firmware's line are written in one atomic
+ * update of windock.json.
+ */
+export async function recordWindowsBooted(state: StateFile, record: WindowsBootRecord): Promise<void> {
+  await state.update((s) => {
+    const next = recordInstallDone(s, new Date(record.at));
+    WINDOWS_BOOT_RECORD.put(next, record);
+    return next;
+  });
+}
+
 export { systemDiskNumber } from './answer-input.js';
 
 export async function prepareWindowsInstall(
@@ -84,26 +99,32 @@ export async function prepareWindowsInstall(
   deps: WindowsInstallDeps,
 ): Promise<WindowsInstall> {
   const log = ctx.log.child({ component: 'windows' });
-  const idle = (plan: MediaPlan): WindowsInstall => ({ drives: storage.drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
+  const idle = (plan: MediaPlan, drives = storage.drives): WindowsInstall => ({ drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
+  const state = await ctx.state.read();
+  const windowsBoot = await WINDOWS_BOOT_RECORD.read(ctx.state);
   const installMedia = storage.drives.find((d) => d.media === 'cdrom');
-  if (!installMedia) {
-    return idle(planWindowsMedia({ install: (await ctx.state.read()).install, diskCreated: false, diskPartitioned: true, manual: ctx.config.manual }));
-  }
+  // Installed: the ISO goes (a windock that decided on the first RDP answer left it recorded as
+  // attached), and stays gone; REMOVE=Y deletes windock's own download.
+  const detached = async (plan: MediaPlan): Promise<WindowsInstall> => {
+    if (installMedia) await ctx.state.update((s) => void (s.install && (s.install.mediaAttached = false)));
+    await removeDownloadedIso(ctx, log);
+    return idle(plan, storage.drives.filter((d) => d !== installMedia));
+  };
+  const installed = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: installMedia !== undefined, manual: true });
+  if (installed.installed) return detached(installed);
+  if (!installMedia) return idle(installed);
+
   // Your own ISO (/boot.iso, /custom.iso, BOOT=*.iso, VERSION=<URL>): its install image says which Windows it is.
   const media = await ownMediaEntry(ctx, installMedia.path, log);
   const profile = media.entry ? windowsProfile(ctx.config, false, media.entry) : undefined;
-
-  const system = storage.drives.find((d) => d.id === 'system');
-  const scheme = system ? await readPartitionScheme(deps.qemuImg, system.path, system.format, join(ctx.config.runDir, 'windows')) : undefined;
-  const diskPartitioned = scheme === 'gpt' || scheme === 'mbr';
-  const state = await ctx.state.read();
-  // Windows before Vista has no Autounattend.xml, and an ISO that is not Windows none at all: the media boots for a
-  // manual install, the boot keys still pressed at its "Press any key" prompt while the disk is blank.
+  // Windows before Vista has no Autounattend.xml, and an ISO that is not Windows none at all: the
+  // media boots for a manual install, the boot keys still pressed at its "Press any key" prompt.
   const manual = ctx.config.manual || !profile || !installsHandsOff(profile.entry);
   if (manual && !ctx.config.manual && profile) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
-  const plan = planWindowsMedia({ install: state.install, diskCreated: !diskPartitioned && !state.install?.completedAt, diskPartitioned, manual });
-  log.info({ plan: { setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
+  const plan = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: true, manual });
+  log.info({ plan: { installMedia: plan.attachInstallMedia, setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
   if (!profile) return { ...idle(plan), watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }) };
+  const system = storage.drives.find((d) => d.id === 'system');
 
   let setup: SetupImage | undefined;
   if (plan.attachSetupImage) {
@@ -169,6 +190,21 @@ async function ownMediaEntry(ctx: RunContext, isoPath: string, log: Logger): Pro
     'your own ISO: Windows read from its install image',
   );
   return { entry: choice.entry, choice };
+}
+
+/** REMOVE=Y: the ISO windock downloaded goes once Windows is installed; a user's own ISO never does. */
+async function removeDownloadedIso(ctx: RunContext, log: Logger): Promise<void> {
+  if (!ctx.config.remove) return;
+  const path = downloadedIsoToRemove(await ctx.state.read(), ctx.config.storage, ctx.config.boot, (await WINDOWS_DOWNLOAD.read(ctx.state))?.fileName);
+  if (!path) return;
+  const size = await stat(path).then((s) => s.size, () => undefined);
+  if (size === undefined) return;
+  try {
+    await rm(path);
+    log.info({ file: path, freedBytes: size }, 'REMOVE=Y: deleted the install ISO windock downloaded, Windows is installed');
+  } catch (error) {
+    log.warn({ file: path, err: (error as Error).message }, 'REMOVE=Y: the install ISO could not be deleted');
+  }
 }
 
 async function hasEntries(dir: string): Promise<boolean> {

@@ -17,7 +17,6 @@ import { AppError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/log.js';
 import type { DriveSpec } from '../../src/qemu/vm-spec.js';
 import { StateFile } from '../../src/state/state-file.js';
-import { QemuImg } from '../../src/storage/qemu-img.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import type { RunContext } from '../../src/supervisor/context.js';
 import { readMediaDecision } from '../../src/windows/iso-choice.js';
@@ -179,7 +178,7 @@ describe('the install with your own ISO', () => {
       { id: 'install', path: iso, format: 'raw', media: 'cdrom', bus: 'sata', readOnly: true, bootIndex: 0 },
     ];
     const firmware = { mode: 'uefi' as const, code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: join(root, 'vars.fd') };
-    const win = await prepareWindowsInstall(ctx, { drives, firmware, systemDisk: disk }, { oemDir: join(root, 'no-oem'), driverDir: undefined, qemuImg: new QemuImg() });
+    const win = await prepareWindowsInstall(ctx, { drives, firmware, systemDisk: disk }, { oemDir: join(root, 'no-oem'), driverDir: undefined });
     const xml = win.setup ? (await execa('mtype', ['-i', win.setup.drive.path, '::/Autounattend.xml'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout : undefined;
     return { win, xml, lines };
   }

@@ -13,7 +13,6 @@ import { resolveConfig } from '../../src/config/resolve.js';
 import type { RunContext } from '../../src/supervisor/context.js';
 import { createLogger } from '../../src/core/log.js';
 import type { DriveSpec } from '../../src/qemu/vm-spec.js';
-import { QemuImg } from '../../src/storage/qemu-img.js';
 import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { driversAvailable, prepareWindowsInstall, systemDiskNumber, windowsProfile } from '../../src/windows/windows-stage.js';
@@ -48,7 +47,7 @@ describe('Windows stage', () => {
     await execa('qemu-img', ['create', '-f', 'qcow2', disk, '1G']);
     const ctx = context({ VERSION: 'xp' });
     const storage = await storageWith({ id: 'system', path: disk, format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 1 });
-    const win = await prepareWindowsInstall(ctx, { ...storage, firmware: { mode: 'legacy' } }, { oemDir: join(dir, 'no-oem'), driverDir: undefined, qemuImg: new QemuImg() });
+    const win = await prepareWindowsInstall(ctx, { ...storage, firmware: { mode: 'legacy' } }, { oemDir: join(dir, 'no-oem'), driverDir: undefined });
     expect({ ids: win.drives.map((d) => d.id), setup: win.setup, keys: win.plan.pressBootKeys }).toEqual({ ids: ['system', 'install'], setup: undefined, keys: true });
   });
 
@@ -58,7 +57,7 @@ describe('Windows stage', () => {
     await execa('qemu-img', ['create', '-f', 'qcow2', disk, '1G']);
     const ctx = context({ VERSION: '11', USERNAME: 'alice', PASSWORD: 'hunter2!' });
     const storage = await storageWith({ id: 'system', path: disk, format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 1 });
-    const win = await prepareWindowsInstall(ctx, storage, { oemDir: join(dir, 'no-oem'), driverDir: undefined, qemuImg: new QemuImg() });
+    const win = await prepareWindowsInstall(ctx, storage, { oemDir: join(dir, 'no-oem'), driverDir: undefined });
     expect(win.plan.pressBootKeys).toBe(true);
     expect(win.drives.map((d) => d.id)).toEqual(['system', 'install', 'setup']);
     const xml = (await execa('mtype', ['-i', win.setup!.drive.path, '::/Autounattend.xml'], { env })).stdout;
@@ -69,7 +68,7 @@ describe('Windows stage', () => {
     expect(win.watcher.feed('BdsDxe: starting Boot0001 "UEFI QEMU DVD-ROM QM00001 " from x\r\n')).toMatchObject([{ action: 'press' }]);
   });
 
-  it('disk already partitioned by Setup (interrupted install): setup image again, no key presses', async () => {
+  it('disk already partitioned by Setup (interrupted install): the install resumes, setup image and key presses again', async () => {
     const disk = join(dir, 'storage', 'data.img');
     await mkdir(join(dir, 'storage'), { recursive: true });
     const sectors = Buffer.alloc(1024 * 1024);
@@ -80,16 +79,17 @@ describe('Windows stage', () => {
       s.install = { mediaAttached: true, bootedFromDisk: false };
     });
     const storage = await storageWith({ id: 'system', path: disk, format: 'raw', media: 'disk', bus: 'sata', readOnly: false, bootIndex: 1 });
-    const win = await prepareWindowsInstall(ctx, storage, { oemDir: join(dir, 'no-oem'), driverDir: undefined, qemuImg: new QemuImg() });
-    expect(win.plan).toMatchObject({ attachSetupImage: true, pressBootKeys: false, installMediaFirst: false });
+    const win = await prepareWindowsInstall(ctx, storage, { oemDir: join(dir, 'no-oem'), driverDir: undefined });
+    // The firmware never said it started Windows from this disk: Setup may re-initialise it.
+    expect(win.plan).toMatchObject({ attachSetupImage: true, pressBootKeys: true, installed: false });
     expect(win.drives.map((d) => d.id)).toContain('setup');
-    expect(win.watcher.feed('Booting from DVD/CD...\r\n')).toMatchObject([{ action: 'let-time-out' }]);
+    expect(win.watcher.feed('Booting from DVD/CD...\r\n')).toMatchObject([{ action: 'press' }]);
   });
 
   it('no install media attached (Windows installed): nothing added', async () => {
     const ctx = context({ VERSION: '11' });
     const system: DriveSpec = { id: 'system', path: join(dir, 'x.qcow2'), format: 'qcow2', media: 'disk', bus: 'scsi', readOnly: false, bootIndex: 1 };
-    const win = await prepareWindowsInstall(ctx, { drives: [system], firmware: { mode: 'legacy' }, systemDisk: system.path }, { oemDir: '/nonexistent', driverDir: undefined, qemuImg: new QemuImg() });
+    const win = await prepareWindowsInstall(ctx, { drives: [system], firmware: { mode: 'legacy' }, systemDisk: system.path }, { oemDir: '/nonexistent', driverDir: undefined });
     expect(win.drives).toEqual([system]);
     expect(win.setup).toBeUndefined();
     expect(win.plan.pressBootKeys).toBe(false);

@@ -24,6 +24,7 @@ import type { QmpClient } from '../../src/qmp/client.js';
 import type { QmpEvent } from '../../src/qmp/framing.js';
 import type { RunContext } from '../../src/supervisor/context.js';
 import type { Phase } from '../../src/supervisor/status.js';
+import { IGNORED_BUTTON_GUEST_MS } from '../../src/supervisor/shutdown-ladder.js';
 import { StopRequests } from '../../src/supervisor/stop-requests.js';
 import type { TpmSession } from '../../src/tpm/swtpm.js';
 import { HOST } from './storage/context.js';
@@ -204,6 +205,52 @@ describe('runApp stage order and teardown', () => {
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     expect(h.events, h.seen()).toContain('build network nic=e1000e');
+  });
+});
+
+describe('runApp and the guest profile\'s install record and stop ladder', () => {
+  const answering = (recordsInstall: boolean | undefined, ignoresPowerButton = false): Partial<AppAdapters> => ({
+    startNetwork: async () => ({ name: 'network', close: async () => undefined, spec: { mode: 'none' }, guestAddress: '10.0.0.2', readiness: { host: '10.0.0.2', port: 3389 }, died: new Promise<Error>(() => {}) }) satisfies NetworkSession,
+    probeReadiness: async () => true,
+    loadGuest: async () => ({
+      ...plainProfile,
+      prepare: async (ctx, storage) => {
+        const setup = await plainProfile.prepare(ctx, storage);
+        return { ...setup, hooks: { ignoresPowerButton: () => ignoresPowerButton }, ...(recordsInstall === undefined ? {} : { recordsInstall }) };
+      },
+    }),
+  });
+  const answered = (h: ReturnType<typeof harness>) => until(() => h.lines.some((l) => l.includes('"the guest answers"')), h.seen);
+
+  it('a BOOT image: the first READY_PORT answer records the boot from disk', async () => {
+    const h = harness(answering(undefined));
+    const run = h.start();
+    await answered(h);
+    await until(() => h.events.includes('booted from disk'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+  });
+
+  it('a profile that records the install itself (Windows): READY_PORT answering records nothing', async () => {
+    const h = harness(answering(true));
+    const run = h.start();
+    await answered(h);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    expect(h.events, h.seen()).not.toContain('booted from disk');
+  });
+
+  it.each([
+    ['ignores the power button: the short ladder', true, { ladder: 'short', guestMs: IGNORED_BUTTON_GUEST_MS }],
+    ['acts on it: the full ladder with SHUTDOWN_TIMEOUT', false, { ladder: 'full', guestMs: 30_000 }],
+  ] as const)('the profile says the guest %s, named in the log', async (_name, ignores, expected) => {
+    const h = harness(answering(true, ignores));
+    const run = h.start();
+    await until(() => h.phases.includes('running'), h.seen);
+    h.stop.request('SIGTERM');
+    expect(await run, h.seen()).toBe(0);
+    const chosen = h.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'stop ladder chosen');
+    expect(chosen, h.seen()).toMatchObject(expected);
   });
 });
 

@@ -56,4 +56,15 @@ describe('judgeStateText', () => {
     const verdict = judgeStateText(JSON.stringify({ schema: 1, windows: { version: '11', language: 'en-US', fileName: '../../etc/shadow' } }));
     expect(verdict).toMatchObject({ kind: 'corrupt', dropped: ['windows'], state: { schema: 1 } });
   });
+
+  it("keeps the firmware's word on the install (windowsBoot) only when it is whole", () => {
+    const record = { firmware: 'ovmf', at: '2026-01-01T00:00:00.000Z', line: 'BdsDxe: starting Boot0004 "Windows Boot Manager" from HD(1,MBR,0x57444B31,0x800,0x1E800)/\\EFI\\BOOT\\BOOTX64.EFI' };
+    expect(judgeStateText(JSON.stringify({ schema: 1, windowsBoot: record }))).toEqual({ kind: 'ok', state: { schema: 1, windowsBoot: record } });
+    for (const bad of [{ ...record, firmware: 'coreboot' }, { ...record, at: 'yesterday' }, { firmware: 'ovmf', at: record.at }]) {
+      expect(judgeStateText(JSON.stringify({ schema: 1, mac: GOOD.mac, windowsBoot: bad }))).toMatchObject({ kind: 'corrupt', dropped: ['windowsBoot'], state: { schema: 1, mac: GOOD.mac } });
+    }
+    // Salvaged from a file cut after it.
+    const cut = `{"schema":1,"windowsBoot":${JSON.stringify(record)},"mac":"02:0`;
+    expect(judgeStateText(cut)).toMatchObject({ kind: 'corrupt', state: { windowsBoot: record } });
+  });
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/core/log.js';
 import type { QmpClient } from '../../../src/qmp/client.js';
 import type { QemuExit, QemuProcess } from '../../../src/qemu/process.js';
-import { DEFAULT_LADDER, ladderWorstCaseMs, runShutdownLadder, type LadderTimeouts } from '../../../src/supervisor/shutdown-ladder.js';
+import { chooseLadder, DEFAULT_LADDER, IGNORED_BUTTON_GUEST_MS, ladderWorstCaseMs, runShutdownLadder, type LadderTimeouts } from '../../../src/supervisor/shutdown-ladder.js';
 
 const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }) });
 
@@ -75,5 +75,14 @@ describe('runShutdownLadder bounds', () => {
   it('ladderWorstCaseMs is the guest budget plus quit, SIGTERM and SIGKILL: 8 s by default', () => {
     expect(ladderWorstCaseMs(110_000)).toBe(118_000);
     expect(ladderWorstCaseMs(0)).toBe(DEFAULT_LADDER.quitMs + DEFAULT_LADDER.termMs + DEFAULT_LADDER.killMs);
+  });
+
+  it('chooseLadder: the short guest wait only for a guest that ignores the button, never longer than SHUTDOWN_TIMEOUT', () => {
+    const full = { ...DEFAULT_LADDER, guestMs: 110_000 };
+    expect(chooseLadder(full, false)).toMatchObject({ name: 'full', timeouts: full });
+    expect(chooseLadder(full, true)).toMatchObject({ name: 'short', timeouts: { ...full, guestMs: IGNORED_BUTTON_GUEST_MS } });
+    // SHUTDOWN_TIMEOUT already shorter than the short wait: it stays as the user set it.
+    expect(chooseLadder({ ...full, guestMs: 2_000 }, true)).toMatchObject({ name: 'full', timeouts: { guestMs: 2_000 } });
+    expect(IGNORED_BUTTON_GUEST_MS).toBeLessThan(DEFAULT_LADDER.pressScheduleMs.reduce((a, b) => a + b, 0));
   });
 });

@@ -2,7 +2,7 @@
 # Re-records the firmware console output the boot-key tests replay. Needs qemu-system-x86,
 # ovmf, seabios, xorriso, isolinux, syslinux-common, mtools, dosfstools and a systemd-boot EFI
 # binary (any EFI application works: it only has to be *started* by the firmware).
-# Usage: record.sh OUTDIR
+# Usage: [GUEST=path/to/guest.qcow2] record.sh OUTDIR
 set -euo pipefail
 out=${1:?OUTDIR}
 work=$(mktemp -d)
@@ -35,3 +35,30 @@ timeout 25 qemu-system-x86_64 -machine q35 -vga std "${common[@]}" -fw_cfg name=
   -chardev file,id=s,path=seabios.serial -serial chardev:s \
   -chardev file,id=d,path="$out/seabios-cdrom.debugcon.log" -device isa-debugcon,iobase=0x402,chardev=d || true
 head -c 2500 seabios.serial > "$out/seabios-sercon-cdrom.serial.log"
+# The install-state recordings (firmware-boot.test.ts) boot the test guest's disk
+# (test/fixtures/guest/build-guest.sh; GUEST=its guest.qcow2), from the repository root:
+#  - OVMF with a "Windows Boot Manager" boot option on the guest's ESP, written into the variable
+#    store by test/fixtures/ovmf-vars.ts (compiled with tsc, since node cannot run .ts here);
+#  - SeaBIOS booting the disk, and SeaBIOS falling through from a CD without El Torito to the disk.
+if [ -n "${GUEST:-}" ]; then
+  repo=$(cd "$(dirname "$0")/../../../.." && pwd)
+  "$repo/node_modules/.bin/tsc" --target es2022 --module nodenext --moduleResolution nodenext --types node \
+    --typeRoots "$repo/node_modules/@types" --outDir "$work/js" "$repo/test/fixtures/ovmf-vars.ts"
+  cp /usr/share/OVMF/OVMF_VARS_4M.fd wbm-vars.fd
+  node --input-type=module -e "import { addBootEntry } from '$work/js/ovmf-vars.js';
+    await addBootEntry('wbm-vars.fd', { number: 4, description: 'Windows Boot Manager', partition: { mbrSignature: 0x57444b31, number: 1, start: 2048, sectors: 124928 }, file: '\\\\EFI\\\\BOOT\\\\BOOTX64.EFI' });"
+  qemu-img create -f qcow2 -b "$GUEST" -F qcow2 guest.qcow2 >/dev/null
+  disk=(-drive file=guest.qcow2,if=none,id=d0,format=qcow2 -device ide-hd,drive=d0,bus=ide.0)
+  timeout 50 qemu-system-x86_64 -accel tcg -machine q35 -nodefaults -display none -m 256 "${disk[@]},bootindex=1" \
+    -chardev file,id=s,path=wbm.serial -serial chardev:s \
+    -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd -drive if=pflash,format=raw,file=wbm-vars.fd || true
+  head -c 3000 wbm.serial > "$out/ovmf-windows-boot-manager-hd.serial.log"
+  timeout 40 qemu-system-x86_64 -accel tcg -machine q35 -nodefaults -display none -vga std -m 256 "${disk[@]},bootindex=1" \
+    -fw_cfg name=etc/sercon-port,file=sercon-port.bin -chardev file,id=s,path=hd.serial -serial chardev:s || true
+  head -c 1500 hd.serial > "$out/seabios-sercon-hard-disk.serial.log"
+  mkdir -p plain && echo x > plain/readme.txt && xorriso -as mkisofs -quiet -o plain.iso -V NOBOOT plain
+  timeout 40 qemu-system-x86_64 -accel tcg -machine q35 -nodefaults -display none -vga std -m 256 "${disk[@]},bootindex=2" \
+    -drive media=cdrom,file=plain.iso,if=none,id=cd,readonly=on -device ide-cd,drive=cd,bus=ide.1,bootindex=1 \
+    -fw_cfg name=etc/sercon-port,file=sercon-port.bin -chardev file,id=s,path=fall.serial -serial chardev:s || true
+  head -c 700 fall.serial > "$out/seabios-sercon-cd-failed-hard-disk.serial.log"
+fi
