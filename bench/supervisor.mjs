@@ -114,7 +114,10 @@ async function windockRound(port) {
 async function bareRound(argv) {
   const dir = freshStorage();
   const qmpPath = join(dir, 'bare-qmp.sock');
-  const args = argv.map((a) => a.replace(/filename=[^,]*data\.qcow2/, `filename=${join(dir, 'storage', 'data.qcow2')}`).replace(/path=[^,]*qmp\.sock/, `path=${qmpPath}`).replace(/unix:[^,]*vnc\.sock/, `unix:${join(dir, 'vnc.sock')}`));
+  // SeaBIOS's serial-console port file lives in windock's RUN_DIR, gone by now; the bare QEMU does without.
+  const fwCfg = argv.findIndex((a) => a.startsWith('name=etc/sercon-port'));
+  const kept = fwCfg > 0 ? [...argv.slice(0, fwCfg - 1), ...argv.slice(fwCfg + 1)] : argv;
+  const args = kept.map((a) => a.replace(/filename=[^,]*data\.qcow2/, `filename=${join(dir, 'storage', 'data.qcow2')}`).replace(/path=[^,]*qmp\.sock/, `path=${qmpPath}`).replace(/unix:[^,]*vnc\.sock/, `unix:${join(dir, 'vnc.sock')}`));
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => qemu.once('exit', resolve));
   await new Promise((resolve) => createInterface({ input: qemu.stdout }).on('line', (l) => l.includes('acpid ready') && resolve()));
