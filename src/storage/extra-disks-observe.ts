@@ -18,7 +18,7 @@ export type ExtraDiskSettings = Pick<
 
 type Kind = 'block' | 'file' | 'dir' | 'missing' | 'other';
 
-export async function kindOf(path: string): Promise<Kind> {
+async function kindOf(path: string): Promise<Kind> {
   try {
     const s = await stat(path);
     return s.isBlockDevice() ? 'block' : s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other';
@@ -33,6 +33,27 @@ function settingsOf(config: ExtraDiskSettings, n: ExtraDiskNumber): { size: numb
   return { size, device };
 }
 
+/**
+ * dockur's block device for one disk: the one the variable names (which must be one: exit 2
+ * otherwise), else `/<name>` or `/dev/<name>` under `root` when either is a block device.
+ */
+export async function findBlockDevice(variable: string, setting: string | undefined, root: string, name: string): Promise<string | undefined> {
+  if (setting !== undefined) {
+    const kind = await kindOf(setting);
+    if (kind !== 'block') {
+      throw new AppError('config', `${variable} must name a block device, got ${setting} (${kind})`, {
+        hint: `Pass the device into the container (docker run --device /dev/sdX:${setting}) or unset ${variable}.`,
+        details: { variable, path: setting },
+      });
+    }
+    return setting;
+  }
+  for (const path of [join(root, name), join(root, 'dev', name)]) {
+    if ((await kindOf(path)) === 'block') return path;
+  }
+  return undefined;
+}
+
 export async function observeExtraDisks(config: ExtraDiskSettings, qemuImg: QemuImg): Promise<ExtraDiskObservation[]> {
   const found: ExtraDiskObservation[] = [];
   for (const n of EXTRA_DISK_NUMBERS) {
@@ -44,18 +65,8 @@ export async function observeExtraDisks(config: ExtraDiskSettings, qemuImg: Qemu
 
 async function observeOne(config: ExtraDiskSettings, n: ExtraDiskNumber, device: string | undefined, qemuImg: QemuImg): Promise<ExtraDiskSource> {
   const root = config.mountRoot;
-  if (device !== undefined) {
-    if ((await kindOf(device)) !== 'block') {
-      throw new AppError('config', `DEVICE${n} must name a block device, got ${device} (${await kindOf(device)})`, {
-        hint: `Pass the device into the container (docker run --device /dev/sdX:${device}) or unset DEVICE${n}.`,
-        details: { variable: `DEVICE${n}`, path: device },
-      });
-    }
-    return { kind: 'device', path: device };
-  }
-  for (const path of [join(root, `disk${n}`), join(root, 'dev', `disk${n}`)]) {
-    if ((await kindOf(path)) === 'block') return { kind: 'device', path };
-  }
+  const path = await findBlockDevice(`DEVICE${n}`, device, root, `disk${n}`);
+  if (path) return { kind: 'device', path };
   for (const base of [`data${n}`, `disk${n}`]) {
     for (const [ext, format] of [['img', 'raw'], ['raw', 'raw'], ['qcow2', 'qcow2']] as const) {
       const path = join(root, `${base}.${ext}`);

@@ -71,7 +71,8 @@ export async function identityOf(path: string): Promise<FileIdentity | 'missing'
   }
 }
 
-async function readAt(path: string, position: number, length: number): Promise<Buffer> {
+/** Up to `length` bytes of a file (or block device) from `position`; fewer at its end. */
+export async function readAt(path: string, position: number, length: number): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.alloc(length);

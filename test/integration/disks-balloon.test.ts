@@ -11,19 +11,19 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../fixtures/child.js';
 import { ensureTestGuest } from '../fixtures/guest.js';
+import { detachLoops, loopDevice } from '../fixtures/loop-device.js';
 import { freePort, killRuns, pollUntil, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
 const MiB = 2 ** 20;
 const runs: WindockRun[] = [];
 const dirs: string[] = [];
-const loops: string[] = [];
 
 beforeAll(async () => {
   await ensureTestGuest();
 }, 1_200_000);
 afterEach(async () => {
   await killRuns(runs, dirs);
-  for (const loop of loops.splice(0)) execFileSync('losetup', ['-d', loop]);
+  detachLoops();
 });
 
 function disksSeen(lines: LogLine[]): number[] {
@@ -55,9 +55,7 @@ describe('extra disks', () => {
     const mounts = join(dir, 'root');
     await mkdir(join(mounts, 'storage2'), { recursive: true });
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(mounts, 'disk4.img'), '40M']);
-    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(dir, 'loop.img'), '56M']);
-    const loop = execFileSync('losetup', ['--find', '--show', join(dir, 'loop.img')], { encoding: 'utf8' }).trim();
-    loops.push(loop);
+    const loop = loopDevice(join(dir, 'loop.img'), '56M');
     const env = vmEnv(storage, join(dir, 'run'), await freePort(), {
       // BOOT: the guest image as a read-only base under an overlay (no Windows profile).
       BOOT: await ensureTestGuest(), BOOT_MODE: 'legacy',

@@ -10,27 +10,19 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestGuest } from '../fixtures/guest.js';
+import { detachLoops, loopDevice } from '../fixtures/loop-device.js';
 import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
 const runs: WindockRun[] = [];
 const dirs: string[] = [];
-const loops: string[] = [];
 
 beforeAll(async () => {
   await ensureTestGuest();
 }, 1_200_000);
 afterEach(async () => {
   await killRuns(runs, dirs);
-  for (const loop of loops.splice(0)) execFileSync('losetup', ['-d', loop]);
+  detachLoops();
 });
-
-async function loopDevice(dir: string, name: string, size: string): Promise<string> {
-  const file = join(dir, name);
-  execFileSync('truncate', ['-s', size, file]);
-  const loop = execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
-  loops.push(loop);
-  return loop;
-}
 
 const argvOf = (lines: LogLine[]): string[] => (lines.find((l) => l.msg === 'QEMU command line')?.['argv'] as string[] | undefined) ?? [];
 const digestOf = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
@@ -39,7 +31,7 @@ describe('DEVICE as the system disk', () => {
   it('boots a device that holds an OS raw as it is, and leaves DISK_SIZE unused', async () => {
     const dir = await tempDir('device');
     dirs.push(dir);
-    const loop = await loopDevice(dir, 'disk.raw', '200M');
+    const loop = loopDevice(join(dir, 'disk.raw'), '200M');
     execFileSync('qemu-img', ['convert', '-q', '-f', 'qcow2', '-O', 'raw', '-n', await ensureTestGuest(), loop]);
     const storage = join(dir, 'storage');
     const run = startWindock({ env: vmEnv(storage, join(dir, 'run'), await freePort(), { DEVICE: loop, VERSION: '11', BOOT_MODE: 'legacy', DISK_TYPE: 'scsi', DISK_SIZE: '300G' }) });
@@ -57,7 +49,7 @@ describe('DEVICE as the system disk', () => {
   it('installs onto a blank device from an ISO, the ISO first, and records the install', async () => {
     const dir = await tempDir('device-blank');
     dirs.push(dir);
-    const loop = await loopDevice(dir, 'blank.raw', '64M');
+    const loop = loopDevice(join(dir, 'blank.raw'), '64M');
     await mkdir(join(dir, 'iso'));
     await writeFile(join(dir, 'iso', 'readme.txt'), 'not bootable\n');
     const iso = join(dir, 'setup.iso');
@@ -80,7 +72,7 @@ describe('DEVICE as the system disk', () => {
   it('refuses to write a disk image onto a blank device (exit 2) and leaves it untouched', async () => {
     const dir = await tempDir('device-image');
     dirs.push(dir);
-    const loop = await loopDevice(dir, 'blank.raw', '64M');
+    const loop = loopDevice(join(dir, 'blank.raw'), '64M');
     const before = await digestOf(loop);
     const run = startWindock({ env: vmEnv(join(dir, 'storage'), join(dir, 'run'), await freePort(), { DEVICE: loop, BOOT: await ensureTestGuest(), BOOT_MODE: 'legacy' }) });
     runs.push(run);
