@@ -27,3 +27,5 @@ fi
 # `docker compose` (v2) is not in bookworm: its plugin comes from trixie's package. Without it
 # only the Compose v2 case of the compose e2e is skipped (and says so), so a failure here warns.
 "$here/install-compose-v2.sh" || echo "setup-test-host: warning: no Compose v2 plugin; its e2e case will be skipped" >&2
+# virt-fw-vars (python3-virt-firmware) is not in bookworm either; the OVMF store tests need it.
+"$here/install-virt-firmware.sh"
