@@ -247,7 +247,7 @@ export const OPTIONS = {
   }),
   samba: option<boolean>({
     env: 'SAMBA', flag: 'samba', default: true, defaultText: 'Y', parse: parseBool, group: 'Network',
-    doc: 'offer the folder mounted at /shared (or /data) to the guest as \\\\host.lan\\Data over SMB (NETWORK=user: \\\\10.0.2.4\\qemu); N: no shared folder',
+    doc: 'offer the folder mounted at /shared (or /data) to the guest as \\\\host.lan\\Data over SMB (NETWORK=user: \\\\10.0.2.4\\qemu, or .4 of the network slirp moved to); N: no shared folder',
   }),
   sambaReadonly: option<boolean>({
     env: 'SAMBA_READONLY', flag: 'samba-readonly', default: false, defaultText: 'N', parse: parseBool, group: 'Network',

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { networkInterfaces, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { RDP_PORT } from '../config/cross-check.js';
 import type { Config } from '../config/options.js';
@@ -23,6 +23,7 @@ import type { NetworkSpec, NicModel } from '../qemu/vm-spec.js';
 import { readUpstreamDns, startDnsmasq } from './dhcp.js';
 import { startLanNetwork } from './lan.js';
 import { findShare, offerShare } from './samba.js';
+import { chooseSlirpNet, type Ipv4Network } from './slirp-net.js';
 import type { HostFacts } from '../host/facts.js';
 import { buildFirewallRules, iptablesFirewall, type Firewall } from './firewall.js';
 import { openLinkOps, type LinkOps } from './netlink.js';
@@ -57,6 +58,8 @@ export interface NetworkDeps {
   openLinks(run: RunProgram): LinkOps;
   firewall(run: RunProgram): Firewall;
   random(bytes: number): Uint8Array;
+  /** The container's IPv4 networks (QEMU's slirp network must not overlap them, slirp-net.ts). */
+  ipv4Networks(): Ipv4Network[];
   programs: { dnsmasq: string; passt: string; qemu: string; smbd: string };
 }
 
@@ -69,6 +72,7 @@ export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): Networ
     openLinks: openLinkOps,
     firewall: (run) => iptablesFirewall(run),
     random: (n) => randomBytes(n),
+    ipv4Networks: () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, prefixLength: Number(a.cidr?.split('/')[1] ?? 32) }))),
     programs: { dnsmasq: 'dnsmasq', passt: 'passt', qemu: 'qemu-system-x86_64', smbd: 'smbd' },
     ...overrides,
   };
@@ -77,8 +81,6 @@ export function defaultNetworkDeps(overrides: Partial<NetworkDeps> = {}): Networ
 /** The RDP port: the one users publish (`-p 3389:3389/tcp -p 3389:3389/udp`). */
 export { RDP_PORT };
 const NIC_MODEL: NicModel = 'virtio-net-pci';
-/** QEMU's slirp puts the first guest at 10.0.2.15 (QEMU docs, "Network emulation"). */
-export const SLIRP_GUEST_ADDRESS = '10.0.2.15';
 
 /**
  * `nic`: the model the guest profile needs (Windows without virtio drivers: e1000e); unset, the
@@ -330,12 +332,14 @@ async function startUserNetwork(ctx: RunContext, host: HostFacts, deps: NetworkD
       log.warn({ err: error, output: passt.recentOutput() }, 'passt did not start, falling back to QEMU user networking');
     }
   }
-  log.info({ forwards: forwards.length, share: share?.dir }, 'user networking through QEMU slirp');
+  const slirp = chooseSlirpNet(deps.ipv4Networks());
+  if (slirp.reason) log.warn({ net: slirp.net, reason: slirp.reason }, 'QEMU slirp uses another guest network');
+  log.info({ forwards: forwards.length, share: share?.dir, guest: slirp.guest, ...(share ? { smb: `\\\\${slirp.smb}\\qemu` } : {}) }, 'user networking through QEMU slirp');
   if (share?.readOnly) log.warn({ dir: share.dir }, 'SAMBA_READONLY=Y has no effect with NETWORK=user: QEMU offers its shared folder writable');
   return {
     name: 'network',
-    spec: { mode: 'user', mac, model: NIC_MODEL, forwards, smb: share?.dir },
-    guestAddress: SLIRP_GUEST_ADDRESS,
+    spec: { mode: 'user', mac, model: NIC_MODEL, forwards, smb: share?.dir, ...(slirp.net ? { net: slirp.net } : {}) },
+    guestAddress: slirp.guest,
     readiness: { ...readiness, expectReply: true },
     close: async () => {},
   };

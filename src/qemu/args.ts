@@ -173,7 +173,8 @@ function networkArgs(network: NetworkSpec, mtu: number | undefined): string[] {
     case 'user': {
       const forwards = network.forwards.map((f) => `hostfwd=${f.protocol}::${f.hostPort}-:${f.guestPort}`);
       const smb = network.smb === undefined ? [] : [`smb=${escapeValue(network.smb)}`];
-      return ['-netdev', ['user', 'id=net0', ...forwards, ...smb].join(','), '-device', nic(network.model, network.mac, mtu)];
+      const net = network.net === undefined ? [] : [`net=${network.net}`];
+      return ['-netdev', ['user', 'id=net0', ...net, ...forwards, ...smb].join(','), '-device', nic(network.model, network.mac, mtu)];
     }
     case 'passt':
       return ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${escapeValue(network.socket)}`, '-device', nic(network.model, network.mac, mtu)];

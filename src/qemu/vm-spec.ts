@@ -46,8 +46,10 @@ export type NetworkSpec =
       model: NicModel;
       /** Host (container) port → guest port forwards of QEMU's built-in user networking. */
       forwards: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[];
-      /** A directory QEMU's own SMB server offers at \\10.0.2.4\qemu (`smb=`; QEMU runs smbd). */
+      /** A directory QEMU's own SMB server offers at \\<net>.4\qemu (`smb=`; QEMU runs smbd). */
       smb?: string | undefined;
+      /** The guest network (`net=`, network/slirp-net.ts); unset: QEMU's 10.0.2.0/24. */
+      net?: string;
     }
   | { mode: 'passt'; mac: string; model: NicModel; socket: string };
 

@@ -173,6 +173,9 @@ describe('buildQemuArgs', () => {
     expect(shared[shared.indexOf('-sandbox') + 1]).toContain('spawn=allow');
     const plain = buildQemuArgs({ ...base, network: user });
     expect(plain[plain.indexOf('-netdev') + 1]).toBe('user,id=net0');
+    // A guest network moved off QEMU's default (network/slirp-net.ts) comes first, before the forwards.
+    const moved = buildQemuArgs({ ...base, network: { ...user, net: '10.0.3.0/24', forwards: [{ protocol: 'tcp', hostPort: 3389, guestPort: 3389 }] } });
+    expect(moved[moved.indexOf('-netdev') + 1]).toBe('user,id=net0,net=10.0.3.0/24,hostfwd=tcp::3389-:3389');
     expect(plain[plain.indexOf('-sandbox') + 1]).toContain('spawn=deny');
   });
 
