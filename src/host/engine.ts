@@ -12,8 +12,8 @@
  * Why not tap there: a rootless container's CAP_NET_ADMIN is only over its own namespaces. It may
  * build a bridge and tap inside them, but /dev/net/tun is not passed by default, IP forwarding is
  * a sysctl of a namespace it often may not write, and whatever it builds sits behind the engine's
- * own user-mode stack (slirp4netns or pasta) anyway — so when any of tap's checks fail, user mode
- * is what works, and the log says why. With every check passing, tap is used as asked.
+ * own user-mode stack (slirp4netns or pasta) anyway, whose port forwarder delivers published
+ * ports on the container's loopback — so user mode is what works, and the log says why.
  */
 import type { AppError } from '../core/errors.js';
 
@@ -71,14 +71,21 @@ export interface NetworkChoice {
 }
 
 /**
- * Pure: the network mode to build. Rootless with NETWORK=tap and a failing tap check (the
- * problems checkHost found for tap) gets user mode; everything else keeps what was asked.
+ * Pure: the network mode to build. A rootless engine with NETWORK=tap gets user mode: when a tap
+ * check fails it cannot build tap at all, and when none fails tap would still leave the guest
+ * unreachable, because a rootless engine's port forwarder (rootlesskit's, Podman's default)
+ * delivers published ports from the container's own loopback, where tap's DNAT on the uplink
+ * never sees them (seen with rootless Podman 4.3: the guest answered inside, the published port
+ * closed empty; test/e2e/podman.test.ts). LAN mode (DHCP=Y) that can be built is kept: its guest
+ * is reached on the LAN, not through published ports. Everything else keeps what was asked.
  */
-export function chooseNetworkMode(requested: 'tap' | 'user' | 'none', engine: EngineFacts, tapProblems: readonly AppError[]): NetworkChoice {
-  if (requested !== 'tap' || !engine.rootless || tapProblems.length === 0) return { mode: requested };
+export function chooseNetworkMode(requested: 'tap' | 'user' | 'none', engine: EngineFacts, tapProblems: readonly AppError[], lanMode = false): NetworkChoice {
+  if (requested !== 'tap' || !engine.rootless) return { mode: requested };
+  // DHCP=Y puts the guest on the LAN itself (a macvtap): no published port is involved.
+  if (lanMode && tapProblems.length === 0) return { mode: requested };
   const who = engine.engine === 'podman' ? 'rootless Podman' : 'a rootless container';
-  return {
-    mode: 'user',
-    reason: `${who} (${engine.evidence.join('; ')}) cannot build NETWORK=tap here: ${tapProblems.map((p) => p.message).join('; ')}; using NETWORK=user`,
-  };
+  const why = tapProblems.length > 0
+    ? `cannot build NETWORK=tap here: ${tapProblems.map((p) => p.message).join('; ')}`
+    : "delivers published ports from the container's own loopback, which NETWORK=tap's forwarding to the guest never sees";
+  return { mode: 'user', reason: `${who} (${engine.evidence.join('; ')}) ${why}; using NETWORK=user` };
 }

@@ -80,7 +80,7 @@ export async function preflight(ctx: RunContext, deps: PreflightDeps = defaultPr
 
   const engine = await probeEngine(deps);
   const tapProblems = config.network === 'tap' ? newProblems(checkHost(config, facts), checkHost({ ...config, network: 'none' }, facts)) : [];
-  const network = chooseNetworkMode(config.network, engine, tapProblems);
+  const network = chooseNetworkMode(config.network, engine, tapProblems, config.dhcp);
   if (network.reason) log.warn({ engine: engine.engine, rootless: engine.rootless, evidence: engine.evidence }, network.reason);
   facts = { ...facts, engine, ...(network.mode !== config.network ? { networkMode: network.mode } : {}) };
 

@@ -32,8 +32,16 @@ describe('chooseNetworkMode', () => {
     expect(choice.mode).toBe('user');
     expect(choice.reason).toMatch(/^rootless Podman \(\/run\/.containerenv engine=podman-4.3.1; .*\) cannot build NETWORK=tap here: NETWORK=tap needs \/dev\/net\/tun/);
   });
-  it('keeps tap when every check passes, and never changes a rootful engine or another mode', () => {
-    expect(chooseNetworkMode('tap', rootless, [])).toEqual({ mode: 'tap' });
+  it("rootless with every tap check passing still gets user mode: its published ports arrive on the container's loopback", () => {
+    const choice = chooseNetworkMode('tap', rootless, []);
+    expect(choice.mode).toBe('user');
+    expect(choice.reason).toContain("delivers published ports from the container's own loopback");
+  });
+  it('keeps LAN mode (DHCP=Y) that can be built: no published port is involved', () => {
+    expect(chooseNetworkMode('tap', rootless, [], true)).toEqual({ mode: 'tap' });
+    expect(chooseNetworkMode('tap', rootless, noTun, true).mode).toBe('user');
+  });
+  it('never changes a rootful engine or another mode', () => {
     expect(chooseNetworkMode('tap', rootful, noTun)).toEqual({ mode: 'tap' });
     expect(chooseNetworkMode('none', rootless, noTun)).toEqual({ mode: 'none' });
   });

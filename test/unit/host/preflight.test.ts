@@ -217,9 +217,10 @@ describe('preflight under rootless Podman', () => {
     expect(facts.networkMode).toBe('user');
     expect(facts.engine).toMatchObject({ engine: 'podman', rootless: true });
   });
-  it('keeps tap when the rootless container has what tap needs, and exit 3 stays for rootful engines', async () => {
+  it('gives user mode even when the rootless container has what tap needs (its published ports arrive on loopback), keeps LAN mode, and exit 3 stays for rootful engines', async () => {
     const able = await fake(podman);
-    expect((await preflight(makeContext({}, able.root).ctx, able.deps)).networkMode).toBeUndefined();
+    expect((await preflight(makeContext({}, able.root).ctx, able.deps)).networkMode).toBe('user');
+    expect((await preflight(makeContext({ DHCP: 'Y' }, able.root).ctx, able.deps)).networkMode).toBeUndefined();
     const rootful = await fake({ tun: false, mknodWorks: false, netAdmin: false });
     expect((await failure(rootful)).message).toMatch(/NET_ADMIN|net\/tun/);
   });
