@@ -84,7 +84,7 @@ function ownMediaEntry(config: Config, own: OwnMedia | undefined, log: Logger): 
     return decision.kind === 'chosen' ? decision.choice.entry : undefined;
   }
   const before = config.boot ? undefined : CATALOG.find((e) => e.key === '10');
-  const fallback = before ? `${before.product}'s defaults until its download is read` : 'no Windows defaults until its download is read';
+  const fallback = before ? "Windows 10's defaults (UEFI without secure boot) until its download is read" : 'no Windows defaults until its download is read';
   if (own.where === 'later') {
     log.debug({ url: own.url, reason: own.reason }, `your own ISO at a URL is not read before its download: ${fallback}`);
     return before;
