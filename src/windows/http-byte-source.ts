@@ -115,11 +115,12 @@ export class HttpByteSource implements ByteSource {
       await this.#fetchBlocks(block, end);
       block = end - 1;
     }
+    const at = offset - first * blockBytes;
+    // Most reads are a sector inside one block: a view of it, no copy (the readers never write into what they read).
+    if (first === last) return this.#blocks.get(first)!.subarray(at, at + length);
     const parts: Buffer[] = [];
     for (let block = first; block <= last; block++) parts.push(this.#blocks.get(block)!);
-    const joined = Buffer.concat(parts);
-    const at = offset - first * blockBytes;
-    return joined.subarray(at, at + length);
+    return Buffer.concat(parts).subarray(at, at + length);
   }
 
   /** Blocks [first, end) into the cache, in one request. */
@@ -171,6 +172,7 @@ export class HttpByteSource implements ByteSource {
   async #judge(response: Response, start: number, stop: number, signal: AbortSignal): Promise<Buffer> {
     const range = parseContentRange(response.headers.get('content-range'));
     const opening = this.#size === 0;
+    if (opening && response.status === 416) throw this.#error('the server has it as an empty file (416 to a request for its first bytes)');
     const decision = decidePiece({
       status: response.status,
       statusText: response.statusText,
