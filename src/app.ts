@@ -137,7 +137,8 @@ export async function runApp(options: AppOptions): Promise<number> {
   const ctx: RunContext = { config: options.config, log, status: supervisor.status, onDownloadProgress: supervisor.downloadProgress, state, signal: stop.graceful };
 
   // The guest profile's modules (Windows: catalog, Microsoft's download flow, setup image) load
-  // while the web server, preflight and token wait on I/O; loading touches nothing on disk.
+  // while the web server, preflight and token wait on I/O; loading touches nothing on disk (your
+  // own ISO is only read: a URL's through a few range requests, bounded, ended by a stop).
   const guestLoading = adapters.loadGuest(options.config, log, stop.graceful);
   guestLoading.catch(() => undefined);
   try {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { type GuestProfile, type GuestSetup, type StorageResult } from '../guest/profile.js';
+import type { GuestProfile, GuestSetup, StorageResult } from '../guest/profile.js';
 import { escapeValue } from '../qemu/args.js';
 import type { NicModel } from '../qemu/vm-spec.js';
 import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
