@@ -18,7 +18,7 @@
  */
 import { AppError } from '../core/errors.js';
 import { withDeadline } from '../process/deadline.js';
-import { describeFetchError } from '../storage/download/attempt.js';
+import { credentialsRefusal, describeFetchError } from '../storage/download/attempt.js';
 import { decidePiece, ifRangeValue, parseContentRange, pieceHeaders, type Validators } from '../storage/download/response-decision.js';
 import { publicUrl } from '../storage/media.js';
 import { isoError, type ByteSource } from './iso-reader.js';
@@ -83,9 +83,8 @@ export class HttpByteSource implements ByteSource {
   /** Opens the URL: the first block, which gives the file's size and validator. */
   static async open(url: string, options: HttpByteSourceOptions = {}): Promise<HttpByteSource> {
     const source = new HttpByteSource(url, options);
-    const parsed = new URL(url);
-    // fetch refuses a URL with user info (and names the URL in its error): said here, without it.
-    if (parsed.username || parsed.password) throw source.#error('the URL carries a user name or password, which HTTP range requests do not send');
+    const refusal = credentialsRefusal(url);
+    if (refusal) throw source.#error(refusal);
     await source.#fetchBlocks(0, 1);
     return source;
   }
