@@ -78,6 +78,15 @@ describe('an ISO read through range requests', () => {
     expect(sent, seen).toBeLessThan(body.length / 50);
   });
 
+  it('a redirect is followed for every range, as the download follows it', async () => {
+    server = await startHttpServer(({ path }) => (path === '/moved.iso' ? { kind: 'status', status: 302, headers: { location: '/media/win11.iso' } } : serve(isos.udf)));
+    const read = await readRemoteIsoMetadata(server.url('/moved.iso'));
+    expect(read.metadata, shown(server.requests)).toMatchObject({ kind: 'windows', images: [{ index: 1 }, { index: 2 }, { index: 3 }, { index: 4 }] });
+    const served = server.requests.filter((r) => r.path === '/media/win11.iso');
+    expect(served.length, shown(server.requests)).toBe(read.requests.length);
+    expect(served.every((r) => r.status === 206), shown(server.requests)).toBe(true);
+  });
+
   it('a server that ignores Range (200 with the whole body): an error saying so, and the body is not downloaded', async () => {
     const body = isos.udf;
     server = await startHttpServer(() => serve(body, { ignoreRange: true }));
