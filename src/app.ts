@@ -54,7 +54,8 @@ export interface AppAdapters {
   startWebServer(options: WebServerOptions): Promise<WebServer>;
   preflight(ctx: RunContext): Promise<HostFacts>;
   resolveWebToken(ctx: RunContext): Promise<string | undefined>;
-  loadGuest(config: Config, log: Logger): Promise<GuestProfile>;
+  /** `signal`: the run's stop (the profile may read your own ISO over the network). */
+  loadGuest(config: Config, log: Logger, signal: AbortSignal): Promise<GuestProfile>;
   prepareStorage(ctx: RunContext, host: HostFacts, versionMedia: ResolveVersionMedia | undefined): Promise<PreparedStorage>;
   startTpm(ctx: RunContext): Promise<TpmSession>;
   startNetwork(ctx: RunContext, host: HostFacts, nic: NicModel | undefined): Promise<NetworkSession>;
@@ -72,8 +73,8 @@ export const REAL_ADAPTERS: AppAdapters = {
   startWebServer,
   preflight,
   resolveWebToken,
-  loadGuest: async (config, log) =>
-    config.boot && !bootIsIso(config.boot) ? plainProfile : (await import('./windows/windows-profile.js')).createWindowsProfile(config, log),
+  loadGuest: async (config, log, signal) =>
+    config.boot && !bootIsIso(config.boot) ? plainProfile : (await import('./windows/windows-profile.js')).createWindowsProfile(config, log, signal),
   prepareStorage: (ctx, host, versionMedia) => prepareStorage(ctx, host, defaultStorageDeps(versionMedia ? { resolveVersionMedia: versionMedia } : {})),
   startTpm: (ctx) => startTpm(ctx),
   startNetwork: (ctx, host, nic) => startNetwork(ctx, host, undefined, nic),
@@ -136,8 +137,9 @@ export async function runApp(options: AppOptions): Promise<number> {
   const ctx: RunContext = { config: options.config, log, status: supervisor.status, onDownloadProgress: supervisor.downloadProgress, state, signal: stop.graceful };
 
   // The guest profile's modules (Windows: catalog, Microsoft's download flow, setup image) load
-  // while the web server, preflight and token wait on I/O; loading touches nothing on disk.
-  const guestLoading = adapters.loadGuest(options.config, log);
+  // while the web server, preflight and token wait on I/O; loading touches nothing on disk (your
+  // own ISO is only read: a URL's through a few range requests, bounded, ended by a stop).
+  const guestLoading = adapters.loadGuest(options.config, log, stop.graceful);
   guestLoading.catch(() => undefined);
   try {
     // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.

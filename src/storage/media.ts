@@ -61,6 +61,18 @@ export function fileNameFromUrl(url: string, fallback = 'download.bin'): string 
   return name === '' ? fallback : name;
 }
 
+/** Names windock owns in STORAGE: a download never lands on them (a URL ending in /data.qcow2). */
+const RESERVED_NAMES = /^(data\.qcow2|data\.img|windock\.json|uefi-vars(-secure)?\.fd|ephemeral\.qcow2|ephemeral-vars\.fd)$/i;
+
+export function safeDownloadName(name: string): string {
+  return RESERVED_NAMES.test(name) ? `download-${name}` : name;
+}
+
+/** The file in STORAGE a URL of media is downloaded to (BOOT=<URL>, VERSION=<URL>). */
+export function urlDownloadName(url: string): string {
+  return safeDownloadName(fileNameFromUrl(url));
+}
+
 export async function identityOf(path: string): Promise<FileIdentity | 'missing'> {
   try {
     const info = await stat(path);

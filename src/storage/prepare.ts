@@ -14,7 +14,7 @@ import { download } from './download.js';
 import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
 import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
-import { extractBox, fileNameFromUrl, identityOf, isUrl, looksLikeBox, observeMedia, publicUrl, readPartitionScheme, type MediaSource } from './media.js';
+import { extractBox, identityOf, isUrl, looksLikeBox, observeMedia, publicUrl, readPartitionScheme, safeDownloadName, urlDownloadName, type MediaSource } from './media.js';
 import { observeExtraDisks } from './extra-disks-observe.js';
 import { observeSystemDevice } from './system-device.js';
 import { QemuImg } from './qemu-img.js';
@@ -23,6 +23,7 @@ import { ensureStorageDir } from './storage-dir.js';
 import { planStorage, type ObservedDisk, type ObservedMedia, type StorageAction, type StoragePlan } from './storage-plan.js';
 
 export type { MediaSource };
+export { safeDownloadName };
 
 export interface PreparedStorage {
   drives: DriveSpec[];
@@ -189,13 +190,6 @@ export async function markBootedFromDisk(ctx: RunContext): Promise<void> {
   ctx.log.child({ component: 'storage' }).info('first boot from the system disk recorded; install media no longer boots first');
 }
 
-/** Names windock owns in STORAGE: a download never lands on them (a URL ending in /data.qcow2). */
-const RESERVED_NAMES = /^(data\.qcow2|data\.img|windock\.json|uefi-vars(-secure)?\.fd|ephemeral\.qcow2|ephemeral-vars\.fd)$/i;
-
-export function safeDownloadName(name: string): string {
-  return RESERVED_NAMES.test(name) ? `download-${name}` : name;
-}
-
 function sourceOf(boot: string): string {
   return isUrl(boot) ? publicUrl(boot) : boot;
 }
@@ -272,7 +266,7 @@ async function acquireMedia(
   let shown: string;
   if (source.kind === 'url') {
     shown = publicUrl(source.url);
-    path = await fetchMedia(boot ? 'BOOT is a URL' : 'VERSION names downloadable media')({ url: source.url, fileName: source.fileName ?? fileNameFromUrl(source.url), sha256: source.sha256 });
+    path = await fetchMedia(boot ? 'BOOT is a URL' : 'VERSION names downloadable media')({ url: source.url, fileName: source.fileName ?? urlDownloadName(source.url), sha256: source.sha256 });
   } else {
     shown = source.path;
     path = source.path;

@@ -3,10 +3,11 @@
  * choose the catalog entry (client or server, by build and edition), the image Setup installs
  * (the one EDITION — or VERSION's default edition — names, else the first Pro or Standard), its
  * generic install key and the media's language; then put them into the answer file's settings.
- * Pure, except readMediaDecision, which reads the ISO and never throws for a bad one: a file that
+ * Pure, except the readers at the end, which never throw for a bad ISO: a file that
  * cannot be read falls back to VERSION's entry with a warning, an ISO without Windows Setup on it
  * boots for a manual install.
  */
+import { resolve } from 'node:path';
 import type { Config } from '../config/options.js';
 import { AppError, errorMessage } from '../core/errors.js';
 import { CATALOG, genericKeyFor, resolveVersion, type CatalogEntry, type ImageSelector } from './catalog.js';
@@ -91,7 +92,7 @@ export function catalogKeyFor(image: WimImage): string | undefined {
 }
 
 /** Pure: the decision for an ISO's metadata (or the error reading it) and the settings. */
-export function chooseFromMedia(metadata: IsoMetadata | { kind: 'unreadable'; error: string }, config: ChoiceConfig): MediaDecision {
+export function chooseFromMedia(metadata: MediaMetadata, config: ChoiceConfig): MediaDecision {
   // With BOOT set, VERSION's default ("11") is no statement about the ISO: only the ISO speaks.
   const requested = config.boot ? undefined : resolveVersion(config.version);
   const versionEntry = requested?.kind === 'catalog' ? requested.entry : undefined;
@@ -166,26 +167,43 @@ export function applyMediaChoice(settings: WindowsSettings, choice: MediaChoice,
   return { ...settings, image: choice.selector, productKey, uiLanguage: choice.culture, locale, inputLocale };
 }
 
-/** Reads the ISO at `path` and decides; never throws for a bad ISO (only for a stop request). */
-export async function readMediaDecision(path: string, config: ChoiceConfig, read: (path: string) => Promise<IsoMetadata> = readIsoMetadata): Promise<MediaDecision> {
+/** What reading an ISO's install image gave: its metadata, or why it could not be read. */
+export type MediaMetadata = IsoMetadata | { kind: 'unreadable'; error: string };
+
+/** Reads the ISO at `path`; a bad ISO is `unreadable`, never a throw (only a stop request throws). */
+export async function readMediaMetadata(path: string, read: (path: string) => Promise<IsoMetadata> = readIsoMetadata): Promise<MediaMetadata> {
   try {
-    return chooseFromMedia(await read(path), config);
+    return await read(path);
   } catch (error) {
     if (!(error instanceof AppError) || error.code !== 'media') throw error;
-    return chooseFromMedia({ kind: 'unreadable', error: errorMessage(error) }, config);
+    return { kind: 'unreadable', error: errorMessage(error) };
   }
+}
+
+/** Reads the ISO at `path` and decides; never throws for a bad ISO (only for a stop request). */
+export async function readMediaDecision(path: string, config: ChoiceConfig, read?: (path: string) => Promise<IsoMetadata>): Promise<MediaDecision> {
+  return chooseFromMedia(await readMediaMetadata(path, read), config);
+}
+
+/** An ISO read earlier in the run (the profile's, before storage): its metadata is not read again. */
+export interface KnownMedia {
+  path: string;
+  metadata: MediaMetadata;
 }
 
 /**
  * The decision for the install ISO the storage stage attached; undefined for the ISO windock
- * itself downloaded for a catalog VERSION (`catalogDownload`), whose entry is known.
+ * itself downloaded for a catalog VERSION (`catalogDownload`), whose entry is known. `known`:
+ * what was read of an ISO before, used when it is the one attached.
  */
 export async function installMediaDecision(
   config: ChoiceConfig & Pick<Config, 'storage'>,
   isoPath: string,
   catalogDownload: string | undefined,
+  known?: KnownMedia,
   read?: (path: string) => Promise<IsoMetadata>,
 ): Promise<MediaDecision | undefined> {
   if (!config.boot && catalogDownload !== undefined && isoPath === catalogDownload) return undefined;
+  if (known && resolve(known.path) === resolve(isoPath)) return chooseFromMedia(known.metadata, config);
   return readMediaDecision(isoPath, config, read);
 }

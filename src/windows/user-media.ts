@@ -78,6 +78,12 @@ async function isoFilesIn(dir: string): Promise<string[]> {
   return found;
 }
 
+/** Whether `path` is a regular file holding at least a byte (a finished download, a disk). */
+export async function isNonEmptyFile(path: string): Promise<boolean> {
+  const info = await statOrUndefined(path);
+  return info !== undefined && info.isFile() && info.size > 0;
+}
+
 async function statOrUndefined(path: string) {
   try {
     return await stat(path);

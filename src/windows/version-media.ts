@@ -9,7 +9,6 @@
  *     links up and downloads through the storage stage's `fetchMedia`, one source after another,
  *     until one file arrives verified).
  */
-import { stat } from 'node:fs/promises';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/options.js';
@@ -23,7 +22,7 @@ import { resolveVersion, type CatalogEntry, type ResolvedVersion } from './catal
 import { regionalLocale, resolveLanguage, type WindowsLanguage } from './languages.js';
 import { nextSource, pinnedFor, planSources, sourcesExhausted, stripQuery, type PlannedSource, type SourceAttempt } from './media-sources.js';
 import { ConsumerDownloadClient, EvalCenterClient, MicrosoftBlockedError, NoLocalizedMediaError, type ClientOptions } from './microsoft-download.js';
-import { defaultUserMediaPaths, findUserMedia, misplacedHint, type UserMediaPaths } from './user-media.js';
+import { defaultUserMediaPaths, findUserMedia, isNonEmptyFile, misplacedHint, type UserMediaPaths } from './user-media.js';
 
 /**
  * Structurally the storage stage's `MediaSource` (src/storage/media.ts), restated here so that this
@@ -190,13 +189,4 @@ export function withMediaLanguage<C extends Pick<Config, 'language' | 'region' |
 /** The settings the answer file is built from for the install media attached (withMediaLanguage). */
 export async function answerConfig(ctx: RunContext, drives: readonly { media: string; path: string }[]): Promise<Config> {
   return withMediaLanguage(ctx.config, await WINDOWS_DOWNLOAD.read(ctx.state), drives.find((d) => d.media === 'cdrom')?.path);
-}
-
-async function isNonEmptyFile(path: string): Promise<boolean> {
-  try {
-    const info = await stat(path);
-    return info.isFile() && info.size > 0;
-  } catch {
-    return false;
-  }
 }

@@ -159,13 +159,20 @@ export type IsoMetadata =
 export async function readIsoMetadata(path: string): Promise<IsoMetadata> {
   const source = await FileByteSource.open(path);
   try {
+    return await readSourceMetadata(source);
+  } finally {
+    await source.close();
+  }
+}
+
+/** readInstallImages, with any error but an AppError (or a stop request) named as the image's fault. */
+export async function readSourceMetadata(source: ByteSource, signal?: AbortSignal): Promise<IsoMetadata> {
+  try {
     return await readInstallImages(source);
   } catch (error) {
     // A hostile structure may still trip a bounds check of Buffer itself (RangeError): it is the ISO's fault, named as such.
-    if (error instanceof AppError) throw error;
+    if (error instanceof AppError || signal?.aborted) throw error;
     throw isoError(source, `a malformed structure (${errorMessage(error)})`, error);
-  } finally {
-    await source.close();
   }
 }
 

@@ -11,14 +11,15 @@ import { join } from 'node:path';
 import type { Config } from '../config/options.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { bootIsIso, type GuestProfile, type GuestSetup, type StorageResult } from '../guest/profile.js';
+import type { GuestProfile, GuestSetup, StorageResult } from '../guest/profile.js';
 import { escapeValue } from '../qemu/args.js';
 import type { NicModel } from '../qemu/vm-spec.js';
 import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
-import { isUrl } from '../storage/media.js';
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import type { RunContext } from '../supervisor/context.js';
 import { CATALOG, installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
+import { chooseFromMedia } from './iso-choice.js';
+import { readOwnMedia, type OwnMedia } from './own-media.js';
 import { windowsSettings } from './settings.js';
 
 /**
@@ -38,14 +39,13 @@ export function checkWindowsSettings(config: Config): AppError[] {
   }
 }
 
-/** The Windows profile for this configuration (VERSION a catalog key or an ISO's URL). */
-export async function createWindowsProfile(config: Config, log: Logger): Promise<GuestProfile> {
+/** The Windows profile for this configuration (VERSION a catalog key or an ISO's URL). `signal`: the run's stop. */
+export async function createWindowsProfile(config: Config, log: Logger, signal?: AbortSignal): Promise<GuestProfile> {
   const stage = await import('./windows-stage.js');
-  // Your own ISO on a local path is read now, so that firmware and devices suit the Windows it holds.
-  // VERSION=<URL> is read only after its download: until then it gets Windows 10's row, what every
-  // Windows since 8.1 installs on (UEFI; SATA and e1000e, or virtio with drivers), never virtio
-  // without drivers, on which Setup finds no disk.
-  const fromMedia = (await localIsoEntry(config)) ?? (!config.boot && isUrl(config.version) ? CATALOG.find((e) => e.key === '10') : undefined);
+  // Your own ISO is read now, so that firmware and devices suit the Windows it holds (own-media.ts):
+  // a local file, or an ISO's URL through range requests before its download.
+  const own = await readOwnMedia(config, signal);
+  const fromMedia = ownMediaEntry(config, own, log);
   const base = stage.windowsProfile(config, false, fromMedia);
   const defaults = base ? stage.windowsProfile(config, await stage.driversAvailable(stage.DEFAULT_DRIVER_DIR, base.entry.virtioOs, base.entry.arch), fromMedia) : undefined;
   if (defaults) log.info({ version: defaults.entry.key, bootMode: defaults.bootMode, disk: defaults.disk, nic: defaults.nic }, defaults.devicesReason);
@@ -63,7 +63,7 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
     versionMedia: media.windowsVersionMedia(media.defaultVersionMediaDeps({ log })) as ResolveVersionMedia,
     prepare: async (ctx, storage) => ({
       // English media for another LANGUAGE (the download's fallback): Setup gets the media's language.
-      ...(await prepareInstall({ ...ctx, config: await media.answerConfig(ctx, storage.drives) }, storage, stage)),
+      ...(await prepareInstall({ ...ctx, config: await media.answerConfig(ctx, storage.drives) }, storage, stage, own)),
       nic: defaults ? await recordedNic(ctx.state, defaults.nic, ctx.log) : undefined,
       machine: defaults?.guest,
     }),
@@ -71,21 +71,36 @@ export async function createWindowsProfile(config: Config, log: Logger): Promise
 }
 
 /**
- * The catalog entry the metadata of a local ISO of yours chooses (BOOT=<path>.iso, else /boot.iso
- * or /custom.iso); undefined when there is none, or it says nothing usable (the stage reads it
- * again and logs why). An ISO reached by URL is read after its download, in the stage.
+ * The catalog entry your own ISO's metadata chooses; undefined when there is none, or it says
+ * nothing usable (for a local ISO the stage logs why, from the same metadata). An ISO's URL that
+ * could not be read before its download gets what it got before windock could read it: VERSION=<URL>
+ * Windows 10's row, what every Windows since 8.1 installs on (UEFI; SATA and e1000e, or virtio
+ * with drivers), never virtio without drivers, on which Setup finds no disk; BOOT=<URL> nothing.
  */
-async function localIsoEntry(config: Config): Promise<CatalogEntry | undefined> {
-  const [{ readMediaDecision }, { defaultUserMediaPaths, findUserMedia }] = await Promise.all([import('./iso-choice.js'), import('./user-media.js')]);
-  let path: string | undefined;
-  if (config.boot) {
-    path = bootIsIso(config.boot) && !isUrl(config.boot) ? config.boot : undefined;
-  } else {
-    const found = await findUserMedia(defaultUserMediaPaths(config.storage));
-    path = found.kind === 'found' ? found.path : undefined;
+function ownMediaEntry(config: Config, own: OwnMedia | undefined, log: Logger): CatalogEntry | undefined {
+  if (!own) return undefined;
+  if (own.where === 'local') {
+    const decision = chooseFromMedia(own.metadata, config);
+    return decision.kind === 'chosen' ? decision.choice.entry : undefined;
   }
-  const decision = path ? await readMediaDecision(path, config) : undefined;
-  return decision?.kind === 'chosen' ? decision.choice.entry : undefined;
+  const before = config.boot ? undefined : CATALOG.find((e) => e.key === '10');
+  const fallback = before ? "Windows 10's defaults (UEFI without secure boot) until its download is read" : 'no Windows defaults until its download is read';
+  if (own.where === 'later') {
+    log.debug({ url: own.url, reason: own.reason }, `your own ISO at a URL is not read before its download: ${fallback}`);
+    return before;
+  }
+  const decision = chooseFromMedia(own.metadata, config);
+  if (decision.kind !== 'chosen') {
+    const reason = own.metadata.kind === 'unreadable' ? own.metadata.error : decision.kind === 'manual' ? decision.reason : decision.warning;
+    log.warn({ url: own.url, reason }, `your own ISO at a URL could not be read before its download: ${fallback}`);
+    return before;
+  }
+  const { choice } = decision;
+  log.info(
+    { url: own.url, version: choice.entry.key, index: choice.image.index, name: choice.image.name, build: choice.image.version?.build, requests: own.requests.length, bytes: own.requests.reduce((sum, r) => sum + r.end - r.start, 0) },
+    'your own ISO at a URL: Windows read from its install image before the download',
+  );
+  return choice.entry;
 }
 
 const NIC_RECORD = stateSlice<NicModel>('nicModel');
@@ -106,8 +121,8 @@ export async function recordedNic(state: StateFile, chosen: NicModel, log: Logge
   return chosen;
 }
 
-async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js')): Promise<Omit<GuestSetup, 'nic' | 'machine'>> {
-  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR });
+async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: typeof import('./windows-stage.js'), own: OwnMedia | undefined): Promise<Omit<GuestSetup, 'nic' | 'machine'>> {
+  const install = await stage.prepareWindowsInstall(ctx, storage, { oemDir: stage.DEFAULT_OEM_DIR, driverDir: stage.DEFAULT_DRIVER_DIR, media: own });
   const { createBootKeyHandler, SEABIOS_SERCON } = await import('./boot-key.js');
   const extraArgs: string[] = [];
   if (!install.plan.installed && storage.firmware.mode === 'legacy') {

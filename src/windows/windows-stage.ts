@@ -20,7 +20,8 @@ import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.j
 import type { WindowsBootRecord } from './firmware-boot.js';
 import { downloadedIsoToRemove, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
-import { applyMediaChoice, installMediaDecision, type MediaChoice } from './iso-choice.js';
+import { applyMediaChoice, chooseFromMedia, installMediaDecision, type MediaChoice } from './iso-choice.js';
+import type { OwnMedia } from './own-media.js';
 import { WINDOWS_DOWNLOAD } from './version-media.js';
 import { buildSetupImage, findDrivers, windowsDevices, type SetupImage } from './setup-image.js';
 
@@ -67,6 +68,8 @@ export async function driversAvailable(driverDir: string | undefined, virtioOs: 
 export interface WindowsInstallDeps {
   oemDir: string;
   driverDir: string | undefined;
+  /** Your own ISO as the profile read it (own-media.ts): a local one is not read again. */
+  media?: OwnMedia | undefined;
 }
 
 export interface WindowsInstall {
@@ -115,7 +118,7 @@ export async function prepareWindowsInstall(
   if (!installMedia) return idle(installed);
 
   // Your own ISO (/boot.iso, /custom.iso, BOOT=*.iso, VERSION=<URL>): its install image says which Windows it is.
-  const media = await ownMediaEntry(ctx, installMedia.path, log);
+  const media = await ownMediaEntry(ctx, installMedia.path, deps.media, log);
   const profile = media.entry ? windowsProfile(ctx.config, false, media.entry) : undefined;
   // Windows before Vista has no Autounattend.xml, and an ISO that is not Windows none at all: the
   // media boots for a manual install, the boot keys still pressed at its "Press any key" prompt.
@@ -171,9 +174,9 @@ export async function prepareWindowsInstall(
  * The catalog entry (and image choice) for the attached ISO: read from your own ISO's install
  * image, VERSION's entry for the ISO windock downloaded for it. Logs the decision.
  */
-async function ownMediaEntry(ctx: RunContext, isoPath: string, log: Logger): Promise<{ entry: CatalogEntry | undefined; choice: MediaChoice | undefined }> {
+async function ownMediaEntry(ctx: RunContext, isoPath: string, own: OwnMedia | undefined, log: Logger): Promise<{ entry: CatalogEntry | undefined; choice: MediaChoice | undefined }> {
   const record = await WINDOWS_DOWNLOAD.read(ctx.state);
-  const decision = await installMediaDecision(ctx.config, isoPath, record ? join(ctx.config.storage, record.fileName) : undefined);
+  const decision = await installMediaDecision(ctx.config, isoPath, record ? join(ctx.config.storage, record.fileName) : undefined, own?.where === 'local' ? own : undefined);
   if (!decision) return { entry: windowsProfile(ctx.config, false)?.entry, choice: undefined };
   if (decision.kind === 'manual') {
     log.warn({ iso: isoPath }, decision.reason);
@@ -185,6 +188,13 @@ async function ownMediaEntry(ctx: RunContext, isoPath: string, log: Logger): Pro
   }
   const { choice } = decision;
   for (const note of decision.notes) log.info({ iso: isoPath }, note);
+  const before = own?.where === 'remote' ? chooseFromMedia(own.metadata, ctx.config) : undefined;
+  if (before?.kind === 'chosen' && before.choice.entry.key !== choice.entry.key) {
+    log.warn(
+      { iso: isoPath, url: own?.where === 'remote' ? own.url : undefined, before: before.choice.entry.key, now: choice.entry.key },
+      'the downloaded ISO holds another Windows than its URL did before the download (the file changed on the server): a new disk got the firmware and devices of the one read before',
+    );
+  }
   log.info(
     { iso: isoPath, version: choice.entry.key, index: choice.image.index, name: choice.image.name, edition: choice.image.editionId, build: choice.image.version?.build, language: choice.culture },
     'your own ISO: Windows read from its install image',

@@ -25,6 +25,8 @@ import { findUserMedia } from '../../src/windows/user-media.js';
 import { readIsoMetadata } from '../../src/windows/wim-metadata.js';
 import { createWindowsProfile } from '../../src/windows/windows-profile.js';
 import { prepareWindowsInstall } from '../../src/windows/windows-stage.js';
+import type { OwnMedia } from '../../src/windows/own-media.js';
+import type { WimImage } from '../../src/windows/wim-metadata.js';
 import { buildIso, buildWim, SERVER_2022, WINDOWS_11_MULTI } from '../fixtures/windows-iso.js';
 
 let dir: string;
@@ -163,7 +165,7 @@ describe('choosing from the metadata', () => {
 });
 
 describe('the install with your own ISO', () => {
-  async function install(env: Record<string, string>, iso: string) {
+  async function install(env: Record<string, string>, iso: string, media?: OwnMedia) {
     const root = await mkdtemp(join(dir, 'run-'));
     const config = resolveConfig({ STORAGE: join(root, 'storage'), RUN_DIR: join(root, 'run'), RAM_SIZE: '4G', ...env });
     await mkdir(config.storage, { recursive: true });
@@ -178,7 +180,7 @@ describe('the install with your own ISO', () => {
       { id: 'install', path: iso, format: 'raw', media: 'cdrom', bus: 'sata', readOnly: true, bootIndex: 0 },
     ];
     const firmware = { mode: 'uefi' as const, code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: join(root, 'vars.fd') };
-    const win = await prepareWindowsInstall(ctx, { drives, firmware, systemDisk: disk }, { oemDir: join(root, 'no-oem'), driverDir: undefined });
+    const win = await prepareWindowsInstall(ctx, { drives, firmware, systemDisk: disk }, { oemDir: join(root, 'no-oem'), driverDir: undefined, media });
     const xml = win.setup ? (await execa('mtype', ['-i', win.setup.drive.path, '::/Autounattend.xml'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout : undefined;
     return { win, xml, lines };
   }
@@ -192,6 +194,25 @@ describe('the install with your own ISO', () => {
     expect(xml).toContain('VK7JG-NPHTM-C97JM-9MPGT-3V66T');
     expect(xml).toContain('<UILanguage>en-US</UILanguage>');
     expect(lines.map((l) => l.msg), JSON.stringify(lines)).toContain('your own ISO: Windows read from its install image');
+  });
+
+  it('the ISO the profile read is not read again: the stage decides from the metadata it was given', async () => {
+    // Metadata no file on disk has (image 7): the answer file can only have it from what was passed.
+    const given: WimImage = { index: 7, name: 'Windows 11 Pro', description: undefined, flags: 'Professional', editionId: 'Professional', installationType: 'Client', languages: ['en-GB'], defaultLanguage: 'en-GB', arch: 'amd64', version: { major: 10, minor: 0, build: 22631 } };
+    const media: OwnMedia = { where: 'local', path: isos.win11Joliet!, metadata: { kind: 'windows', file: 'sources/install.wim', images: [given] } };
+    const { xml } = await install({ BOOT: isos.win11Joliet! }, isos.win11Joliet!, media);
+    expect(imageIndex(xml), xml).toBe('7');
+    expect(xml).toContain('<UILanguage>en-GB</UILanguage>');
+    // Another ISO attached than the one read: it is read.
+    expect(imageIndex((await install({ BOOT: isos.win11Udf! }, isos.win11Udf!, media)).xml)).toBe('3');
+  });
+
+  it('an ISO read at its URL before the download that holds another Windows after it: a warning naming both', async () => {
+    const server: WimImage = { index: 1, name: 'Windows Server 2022 SERVERSTANDARD', description: undefined, flags: 'ServerStandard', editionId: 'ServerStandard', installationType: 'Server', languages: ['en-US'], defaultLanguage: 'en-US', arch: 'amd64', version: { major: 10, minor: 0, build: 20348 } };
+    const media: OwnMedia = { where: 'remote', url: 'https://example.test/win.iso', metadata: { kind: 'windows', file: 'sources/install.wim', images: [server] }, requests: [] };
+    const { xml, lines } = await install({ VERSION: 'https://example.test/win.iso' }, isos.win11Joliet!, media);
+    expect(imageIndex(xml), xml).toBe('3');
+    expect(lines.find((l) => l.level === 40 && l.msg.startsWith('the downloaded ISO holds another Windows')), JSON.stringify(lines)).toMatchObject({ before: '2022', now: '11' });
   });
 
   it('BOOT=server.iso: Server 2022 Standard (index 2), no client key, the server answer file', async () => {

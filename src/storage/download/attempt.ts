@@ -74,8 +74,21 @@ export function describeFetchError(error: unknown): string {
   return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
 }
 
+/**
+ * Why fetch refuses `url` before any request, when it does: a URL with a user name or password
+ * (Fetch standard, "new Request": a TypeError whose message names the whole URL, credentials and
+ * all, so it is never shown).
+ */
+export function credentialsRefusal(url: string): string | undefined {
+  const parsed = new URL(url);
+  return parsed.username || parsed.password ? 'the URL carries a user name or password, which HTTP requests here do not send' : undefined;
+}
+
 /** The error of a request that got no answer. */
 export function unreachable(url: string, error: unknown): AttemptError {
+  const refusal = credentialsRefusal(url);
+  // Not retried, and without the cause: fetch's message holds the credentials.
+  if (refusal) return new AttemptError(`cannot fetch ${new URL(url).host}: ${refusal}`, false);
   return new AttemptError(`cannot reach ${new URL(url).host}: ${describeFetchError(error)}`, true, undefined, { cause: error });
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unreachable } from '../../../src/storage/download/attempt.js';
 import { backoffDelay } from '../../../src/storage/download/job.js';
 import { ifRangeValue, isRetryableStatus, parseContentRange } from '../../../src/storage/download/response-decision.js';
 import { fileNameFromUrl, publicUrl } from '../../../src/storage/media.js';
@@ -23,6 +24,17 @@ describe('download helpers', () => {
   it('backs off exponentially with jitter under a cap', () => {
     expect([1, 2, 3, 4, 10].map((n) => backoffDelay(n, 1000, 30_000, () => 1))).toEqual([1000, 2000, 4000, 8000, 30_000]);
     expect(backoffDelay(3, 1000, 30_000, () => 0)).toBe(400);
+  });
+  it('a URL with credentials, which fetch refuses naming it whole: an error without them, not retried', async () => {
+    const url = 'http://me:pa55word@127.0.0.1:1/x.iso';
+    const refused = await fetch(url).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(refused)).toContain('pa55word');
+    const error = unreachable(url, refused);
+    expect({ message: error.message, retry: error.retry, cause: error.cause }).toEqual({ message: 'cannot fetch 127.0.0.1:1: the URL carries a user name or password, which HTTP requests here do not send', retry: false, cause: undefined });
+    expect(unreachable('http://127.0.0.1:1/x.iso', new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }))).toMatchObject({ message: 'cannot reach 127.0.0.1:1: ECONNREFUSED', retry: true });
   });
   it('derives a safe file name and a public URL without secrets', () => {
     expect(fileNameFromUrl('https://h.example/a/Win11%20x64.iso?token=1')).toBe('Win11_x64.iso');
