@@ -21,8 +21,7 @@ import type { RunContext } from '../../src/supervisor/context.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { answerFileInput } from '../../src/windows/answer-input.js';
 import { CATALOG, type CatalogEntry, type MediaRoute } from '../../src/windows/catalog.js';
-import { ConsumerDownloadClient, EvalCenterClient } from '../../src/windows/microsoft-download.js';
-import { WINDOWS_DOWNLOAD, windowsVersionMedia, withMediaLanguage } from '../../src/windows/version-media.js';
+import { defaultVersionMediaDeps, WINDOWS_DOWNLOAD, windowsVersionMedia, withMediaLanguage } from '../../src/windows/version-media.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { startMicrosoftReplay, type ReplayMode, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
 
@@ -74,7 +73,7 @@ async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, 
   const ctx: RunContext = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal };
   const options = { endpoints: microsoft.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
   const resolve = windowsVersionMedia({
-    microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) },
+    microsoft: defaultVersionMediaDeps(options).microsoft,
     userMediaPaths: (storageDir, ownFiles) => ({ bootIso: join(dir, 'root', 'boot.iso'), storageDir, rootDir: join(dir, 'root'), knownOtherPaths: [], ownFiles }),
     resolve: () => ({ kind: 'catalog', entry }),
     retryDelayMs: 0,
@@ -161,7 +160,8 @@ describe('download sources, in order, with real downloads', () => {
     const app = error as AppError;
     expect(app.exitCode).toBe(4);
     expect(app.message).toContain('Microsoft download flow (windows11, en-US): link lookup failed, Microsoft refused');
-    expect(app.message).toContain('Microsoft ESD catalog (windows11 Professional, en-US): skipped, an ESD must be converted');
+    // The replay has no recording of the ESD catalog's fwlink: a 404, like a catalog gone.
+    expect(app.message).toContain(`Microsoft ESD catalog (windows11 Professional, en-US): link lookup failed, Microsoft's ESD catalog ${microsoft!.base}/fwlink?linkid=2156292: the answer was HTTP 404`);
     expect(app.message).toContain(`Microsoft static link ${files.url('/404/static.iso')}: download failed, the server has no such file (404 Not Found)`);
     expect(app.message).toContain(`mirror ${files.url('/bad/m.iso')}: download failed`);
     expect(app.hint).toContain('/boot.iso');
