@@ -144,7 +144,7 @@ async function downloadFromSources(
       continue;
     }
     try {
-      const path = target.built ?? (await target.finish(await fetchMedia({ url: target.url, fileName: target.fileName, sha256: target.sha256 })));
+      const path = target.built ?? (await obtain(target, fetchMedia));
       log.info({ source: source.label, path, verified: target.verified, language: source.language.culture }, 'Windows media downloaded');
       return { path, source };
     } catch (error) {
@@ -158,13 +158,20 @@ async function downloadFromSources(
 
 const ISO_FALLBACK_NAME = 'windows.iso';
 
+async function obtain(target: Target, fetchMedia: FetchMedia): Promise<string> {
+  await target.beforeDownload?.();
+  return target.finish(await fetchMedia({ url: target.url, fileName: target.fileName, sha256: target.sha256 }));
+}
+
 /** What a source's lookup gives: the file to download and what makes it the ISO. */
 interface Target {
   url: string;
   fileName: string;
   sha256?: string | undefined;
-  /** How the file is verified, for the log line: "SHA-256", "SHA-1 from Microsoft's catalog", false. */
+  /** How the file is verified, for the log line ("SHA-256"), or false when it is not. */
   verified: string | false;
+  /** A check before the download (room for the ESD's conversion too). */
+  beforeDownload?: () => Promise<void>;
   /** The downloaded file → the ISO's path (the ESD is built into one). */
   finish: (path: string) => Promise<string>;
   /** An ISO built before from the same file: no download. */
@@ -192,9 +199,14 @@ async function lookUp(source: PlannedSource, entry: CatalogEntry, microsoft: Mic
       const iso = join(storage, isoNameFor(fileName));
       // Renamed into place whole: an ISO under this name is a finished conversion.
       if (await isNonEmptyFile(iso)) return { url: file.url, fileName, verified: 'built before from a verified ESD', finish: asIs, built: iso };
-      await checkRoomForEsd(storage, join(storage, fileName), file);
       const build = { file, edition: entry.edition, route, iso, signal: ctx.signal, log };
-      return { url: file.url, fileName, verified: "SHA-1 from Microsoft's ESD catalog", finish: (path) => isoFromEsd(path, build) };
+      return {
+        url: file.url,
+        fileName,
+        verified: "SHA-1 from Microsoft's ESD catalog",
+        beforeDownload: () => checkRoomForEsd(storage, join(storage, fileName), file),
+        finish: (path) => isoFromEsd(path, build),
+      };
     }
   }
   throw new AppError('internal', `${source.label} was tried although it cannot be downloaded`);
