@@ -12,23 +12,16 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/resolve.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/errors.js';
-import { createLogger } from '../../src/core/log.js';
-import { StateFile } from '../../src/state/state-file.js';
-import { download } from '../../src/storage/download.js';
-import { safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
-import type { RunContext } from '../../src/supervisor/context.js';
-import { StatusStore } from '../../src/supervisor/status.js';
 import { CATALOG, type CatalogEntry, type MediaRoute } from '../../src/windows/catalog.js';
 import { EsdCatalogClient } from '../../src/windows/esd-media.js';
-import { defaultVersionMediaDeps, WINDOWS_DOWNLOAD, windowsVersionMedia } from '../../src/windows/version-media.js';
+import { defaultVersionMediaDeps, WINDOWS_DOWNLOAD } from '../../src/windows/version-media.js';
 import { readIsoMetadata } from '../../src/windows/wim-metadata.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
-import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
+import { startMicrosoftReplay } from '../fixtures/microsoft/replay-server.js';
+import { scratchPerTest, versionMediaRun, type LogLine } from '../fixtures/version-media-harness.js';
 import { imagePropertyArgs } from '../fixtures/windows-iso.js';
 
 const ESD_NAME = '26100.4349.250607-1500.ge_release_svc_refresh_CLIENTCONSUMER_RET_x64FRE_en-us.esd';
@@ -39,10 +32,8 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 let fixtures: string;
 let esd: Buffer;
-let dir: string;
-let microsoft: ReplayServer | undefined;
+const scratch = scratchPerTest('windock-esd-');
 let files: TestHttpServer | undefined;
-let lines: { level: number; msg: string; [key: string]: unknown }[];
 
 /** A catalog ESD: Setup's three images, then Home and Pro, solid LZMS. */
 async function buildCatalogEsd(root: string): Promise<string> {
@@ -91,18 +82,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(fixtures, { recursive: true, force: true });
 });
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'windock-esd-'));
-  await mkdir(join(dir, 'storage'));
-  await mkdir(join(dir, 'root'));
-  lines = [];
-});
-afterEach(async () => {
-  await microsoft?.close();
-  await files?.close();
-  microsoft = files = undefined;
-  await rm(dir, { recursive: true, force: true });
-});
 
 /** The catalog server: /fwlink → 302 → /cab/products.cab; /esd/* the ESD; /mirror/* the mirror's ISO. */
 async function startFiles(catalog: (url: (p: string) => string) => Promise<Buffer>): Promise<TestHttpServer> {
@@ -115,7 +94,7 @@ async function startFiles(catalog: (url: (p: string) => string) => Promise<Buffe
     return { kind: 'status', status: 404 };
   });
   cab = await catalog((p) => server.url(p));
-  return server;
+  return scratch.closeLater(server);
 }
 
 const base = CATALOG.find((e) => e.key === '11')!;
@@ -123,37 +102,24 @@ const ESD_ROUTE: MediaRoute = { kind: 'esd', product: 'windows11', edition: 'Pro
 const ESD_LABEL = 'Microsoft ESD catalog (windows11 Professional, en-US)';
 const good = (url: (p: string) => string) => buildCab(fixtures, [{ lang: 'en-us', edition: 'Professional', sha1: sha1(esd), size: esd.length, url: url(`/esd/${ESD_NAME}`) }]);
 
-/** `onLine` sees each log line as it is written (before the next step runs). */
-async function setup(entry: CatalogEntry, env: Record<string, string> = {}, onLine: (line: { msg: string }) => void = () => undefined) {
-  microsoft = await startMicrosoftReplay('blocked-json');
-  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, LANGUAGE: 'English', ...env });
-  const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), onLine(lines.at(-1)!), done()) }) });
-  const options = { endpoints: microsoft.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
-  const resolve = windowsVersionMedia({
-    microsoft: { ...defaultVersionMediaDeps(options).microsoft, esd: new EsdCatalogClient({ fwlink: files!.url('') }) },
-    userMediaPaths: (storageDir, ownFiles) => ({ bootIso: join(dir, 'root', 'boot.iso'), storageDir, rootDir: join(dir, 'root'), knownOtherPaths: [], ownFiles }),
-    resolve: () => ({ kind: 'catalog', entry }),
-    retryDelayMs: 0,
-  });
-  const run = (signal = new AbortController().signal) => {
-    const ctx: RunContext = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal };
-    const fetchMedia: FetchMedia = async (r) =>
-      (await download({ log, signal, onProgress: () => undefined }, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5, connections: 1 })).path;
-    return resolve(entry.key, ctx, fetchMedia);
-  };
-  return { run, state: new StateFile(config.storage) };
+/** Microsoft's live flow refuses (the replay's JSON refusal); the ESD catalog is the test's file server. */
+async function setup(entry: CatalogEntry, env: Record<string, string> = {}, onLine?: (line: LogLine) => void) {
+  const microsoft = scratch.closeLater(await startMicrosoftReplay('blocked-json'));
+  const clients = { ...defaultVersionMediaDeps({ endpoints: microsoft.endpoints }).microsoft, esd: new EsdCatalogClient({ fwlink: files!.url('') }) };
+  const { ctx, run } = versionMediaRun(scratch, entry, { LANGUAGE: 'English', ...env }, clients, onLine);
+  return { run, state: ctx.state };
 }
 
-const logged = (msg: string) => lines.filter((l) => l.msg === msg);
-const storageFiles = async () => (await readdir(join(dir, 'storage'))).filter((f) => f !== 'windock.json').sort();
+const logged = (msg: string) => scratch.lines.filter((l) => l.msg === msg);
+const storageFiles = async () => (await readdir(join(scratch.dir, 'storage'))).filter((f) => f !== 'windock.json').sort();
 const esdRequests = () => files!.requests.filter((r) => r.path.startsWith('/esd/')).map((r) => `${r.status} ${r.range ?? ''}`.trim());
-const tail = () => lines.slice(-8).map((l) => `${l.msg} ${JSON.stringify(l)}`).join('\n');
+const tail = () => scratch.lines.slice(-8).map((l) => `${l.msg} ${JSON.stringify(l)}`).join('\n');
 
 describe('the ESD catalog route', () => {
   it('builds a bootable Setup ISO from the verified ESD when Microsoft refuses, records it, and removes the ESD and its work', async () => {
     files = await startFiles(good);
     const { run, state } = await setup({ ...base, routes: [{ kind: 'consumer', page: 'windows11' }, ESD_ROUTE] });
-    const iso = join(dir, 'storage', ISO_NAME);
+    const iso = join(scratch.dir, 'storage', ISO_NAME);
     expect(await run(), tail()).toEqual({ kind: 'path', path: iso });
 
     const won = logged('Windows media downloaded');
@@ -174,7 +140,7 @@ describe('the ESD catalog route', () => {
     ]);
 
     // sources/boot.wim: Windows PE and Windows Setup, the second bootable.
-    const bootWim = join(dir, 'boot.wim');
+    const bootWim = join(scratch.dir, 'boot.wim');
     await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/sources/boot.wim', bootWim]);
     const info = (await execa('wimlib-imagex', ['info', bootWim])).stdout;
     const field = (name: string) => [...info.matchAll(new RegExp(`^${name}:\\s+(.*)$`, 'gm'))].map((m) => m[1]!.trim());
@@ -183,12 +149,12 @@ describe('the ESD catalog route', () => {
     // sources/install.esd read by windock's own ISO reader (UDF): the edition alone, still LZMS.
     const metadata = await readIsoMetadata(iso);
     expect(metadata.kind === 'windows' ? { file: metadata.file, images: metadata.images.map((i) => [i.index, i.name, i.editionId]) } : metadata).toEqual({ file: 'sources/install.esd', images: [[1, 'Windows 11 Pro', 'Professional']] });
-    const installEsd = join(dir, 'install.esd');
+    const installEsd = join(scratch.dir, 'install.esd');
     await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/sources/install.esd', installEsd]);
     expect((await execa('wimlib-imagex', ['info', installEsd])).stdout).toMatch(/^Compression:\s+LZMS$/m);
 
     // A restart whose record is lost finds the finished ISO: the catalog is read, the ESD not fetched again.
-    await rm(join(dir, 'storage', 'windock.json'));
+    await rm(join(scratch.dir, 'storage', 'windock.json'));
     const before = esdRequests();
     expect(await run()).toEqual({ kind: 'path', path: iso });
     expect(esdRequests()).toEqual(before);
@@ -199,7 +165,7 @@ describe('the ESD catalog route', () => {
     files = await startFiles((url) => buildCab(fixtures, [{ lang: 'en-us', edition: 'Professional', sha1: 'ab'.repeat(20), size: esd.length, url: url(`/esd/${ESD_NAME}`) }]));
     const mirror: MediaRoute = { kind: 'mirror', culture: 'en-US', file: 'win11.iso', sha256: sha256(MIRROR_ISO) };
     const { run, state } = await setup({ ...base, routes: [{ kind: 'consumer', page: 'windows11' }, ESD_ROUTE, mirror] }, { MIRRORS: files.url('/mirror') });
-    expect(await run(), tail()).toEqual({ kind: 'path', path: join(dir, 'storage', 'win11.iso') });
+    expect(await run(), tail()).toEqual({ kind: 'path', path: join(scratch.dir, 'storage', 'win11.iso') });
     expect(logged('download failed; trying the next source').map((l) => [l['source'], l['reason']]), tail()).toEqual([
       [ESD_LABEL, expect.stringMatching(new RegExp(`^the ESD .*${ESD_NAME} has SHA-1 ${sha1(esd)}, expected ${'ab'.repeat(20)} \\(Microsoft's catalog\\); it was deleted$`))],
     ]);
@@ -214,7 +180,7 @@ describe('the ESD catalog route', () => {
     const error = await run().catch((e: unknown) => e);
     expect(error, tail()).toBeInstanceOf(AppError);
     expect((error as AppError).exitCode).toBe(4);
-    expect((error as AppError).message).toContain(`${ESD_LABEL}: download failed, the ESD ${join(dir, 'storage', ESD_NAME)} is ${esd.length} bytes, expected ${esd.length + 1}`);
+    expect((error as AppError).message).toContain(`${ESD_LABEL}: download failed, the ESD ${join(scratch.dir, 'storage', ESD_NAME)} is ${esd.length} bytes, expected ${esd.length + 1}`);
     expect(await storageFiles()).toEqual([]);
   });
 
@@ -231,7 +197,7 @@ describe('the ESD catalog route', () => {
     expect(await storageFiles(), tail()).toEqual([ESD_NAME]);
     expect(esdRequests()).toEqual(['200']);
 
-    expect(await run(), tail()).toEqual({ kind: 'path', path: join(dir, 'storage', ISO_NAME) });
+    expect(await run(), tail()).toEqual({ kind: 'path', path: join(scratch.dir, 'storage', ISO_NAME) });
     expect(esdRequests(), 'the verified ESD is reused, not fetched again').toEqual(['200']);
     expect(logged('ESD verified')).toHaveLength(2);
     expect(await storageFiles()).toEqual([ISO_NAME]);

@@ -7,6 +7,16 @@ import { NoLocalizedMediaError } from '../../../src/windows/microsoft-download.j
 
 const SHA = (c: string) => c.repeat(40);
 
+/** What `fn` throws (undefined when it returns). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 /** One <File> as products.xml writes it (the recorded shape: PascalCase tags, lower-case LanguageCode). */
 const file = (f: { name: string; lang: string; edition: string; arch?: string; size?: string; sha1?: string; path?: string }) => `
           <File id="${f.name}">
@@ -66,12 +76,7 @@ describe('parseProductsXml', () => {
     ['XML that is cut off', XML.slice(0, XML.length / 2)],
     ['an empty file', ''],
   ])('refuses %s with an AppError naming the catalog', (_what, text) => {
-    let seen: unknown;
-    try {
-      parseProductsXml(text, 'products.xml of windows11');
-    } catch (error) {
-      seen = error;
-    }
+    const seen = thrown(() => parseProductsXml(text, 'products.xml of windows11'));
     expect(seen, String(seen)).toBeInstanceOf(AppError);
     expect((seen as AppError).message).toMatch(/^the ESD catalog products\.xml of windows11 is not well-formed XML/);
   });
@@ -92,12 +97,7 @@ describe('chooseEsdFile', () => {
   });
 
   it('answers "no media in the language" definitively when the edition exists in other languages only', () => {
-    let seen: unknown;
-    try {
-      chooseEsdFile(files, route('Enterprise'), resolveLanguage('German'));
-    } catch (error) {
-      seen = error;
-    }
+    const seen = thrown(() => chooseEsdFile(files, route('Enterprise'), resolveLanguage('German')));
     expect(seen, String(seen)).toBeInstanceOf(NoLocalizedMediaError);
     expect((seen as Error).message).toBe("Microsoft's ESD catalog offers no German (de-DE) download of windows11 Enterprise: languages offered: en-us");
   });
@@ -108,12 +108,7 @@ describe('chooseEsdFile', () => {
 
   it('names the editions listed when the edition is missing altogether', () => {
     const pro = files.filter((f) => f.edition === 'Professional');
-    let seen: unknown;
-    try {
-      chooseEsdFile(pro, route('Enterprise'), resolveLanguage('English'));
-    } catch (error) {
-      seen = error;
-    }
+    const seen = thrown(() => chooseEsdFile(pro, route('Enterprise'), resolveLanguage('English')));
     expect(seen, String(seen)).toBeInstanceOf(AppError);
     expect(seen).not.toBeInstanceOf(NoLocalizedMediaError);
     expect((seen as Error).message).toBe("Microsoft's ESD catalog of windows11 lists no x64 Enterprise ESD (editions listed: Professional)");
