@@ -4,7 +4,9 @@
  * downloaded it, check its size and SHA-1 against the catalog and build the ISO (esd-convert.ts).
  *
  * The SHA-1 is Microsoft's own digest from its catalog (the cab Microsoft signs; dockur/windows
- * `parseESD` takes it the same way): the only digest published for these files.
+ * `parseESD` takes it the same way): the only digest published for these files. The ESD itself
+ * may come over plain HTTP (the catalog's FilePath), so the digest is what vouches for it; the cab
+ * is trusted as fetched over HTTPS from Microsoft (its Authenticode signature is not checked).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -24,6 +26,8 @@ type EsdRoute = Extract<MediaRoute, { kind: 'esd' }>;
 /** products.cab is a few hundred kilobytes; a limit guards against a wrong answer being an ISO. */
 const MAX_CAB_BYTES = 32 * 2 ** 20;
 const CABEXTRACT_TIMEOUT_MS = 60_000;
+/** products.xml unpacked: some megabytes; more is not a catalog (a cab expands what it holds). */
+const MAX_XML_BYTES = 64 * 2 ** 20;
 
 export interface EsdCatalogOptions {
   /** Base of the fwlink redirects (https://go.microsoft.com; tests point it at a local server). */
@@ -53,9 +57,12 @@ export class EsdCatalogClient {
       const result = await runProgram(['cabextract', '-q', '-F', 'products.xml', '-d', dir, join(dir, 'products.cab')], { signal, timeoutMs: CABEXTRACT_TIMEOUT_MS, dieWithParent: true });
       if (result.endedBy === 'abort') signal.throwIfAborted();
       if (!result.ok) throw catalogFailure(url, `it cannot be unpacked: cabextract ${result.stderr.trim() || describeProgramEnd(result, CABEXTRACT_TIMEOUT_MS)}`);
-      const xml = await readFile(join(dir, 'products.xml'), 'utf8').catch((error: unknown) => {
+      const xmlPath = join(dir, 'products.xml');
+      const size = await stat(xmlPath).then((s) => s.size, (error: unknown) => {
         throw catalogFailure(url, `it holds no products.xml (${errorMessage(error)})`);
       });
+      if (size > MAX_XML_BYTES) throw catalogFailure(url, `its products.xml is ${size} bytes, more than a catalog's ${MAX_XML_BYTES}`);
+      const xml = await readFile(xmlPath, 'utf8');
       return chooseEsdFile(parseProductsXml(xml, `products.xml of ${url}`), route, language);
     } finally {
       await rm(dir, { recursive: true, force: true });
