@@ -184,6 +184,26 @@ describe('the ESD catalog route', () => {
     expect(await storageFiles()).toEqual([]);
   });
 
+  it('falls back to the English ESD when the catalog has none in the language asked, and records the media\'s language', async () => {
+    files = await startFiles(good);
+    const { run, state } = await setup({ ...base, routes: [{ kind: 'consumer', page: 'windows11' }, ESD_ROUTE] }, { LANGUAGE: 'German' });
+    expect(await run(), tail()).toEqual({ kind: 'path', path: join(scratch.dir, 'storage', ISO_NAME) });
+    expect(logged('download link lookup failed; trying the next source').map((l) => [l['source'], l['reason']]), tail()).toEqual([
+      ['Microsoft download flow (windows11, de-DE)', expect.stringContaining('715-123130')],
+      ['Microsoft ESD catalog (windows11 Professional, de-DE)', "Microsoft's ESD catalog offers no German (de-DE) download of windows11 Professional: languages offered: en-us"],
+    ]);
+    expect(await WINDOWS_DOWNLOAD.read(state)).toEqual({ version: '11', language: 'de-DE', mediaLanguage: 'en-US', fileName: ISO_NAME, source: ESD_LABEL });
+  });
+
+  it('moves on when the catalog link answers something that is not a cabinet', async () => {
+    files = await startFiles(async () => Buffer.from('<html>Sorry, this page is gone</html>'));
+    const { run } = await setup({ ...base, routes: [ESD_ROUTE] });
+    const error = await run().catch((e: unknown) => e);
+    expect(error, tail()).toBeInstanceOf(AppError);
+    expect((error as AppError).message, tail()).toMatch(new RegExp(`^every download source of Windows 11 Pro in English failed: ${ESD_LABEL.replace(/[()]/g, '\\$&')}: link lookup failed, Microsoft's ESD catalog http://127\\.0\\.0\\.1:\\d+/fwlink\\?linkid=2156292: it cannot be unpacked: cabextract `));
+    expect(await storageFiles()).toEqual([]);
+  });
+
   it('leaves no ISO when stopped mid-conversion, keeps the verified ESD, and builds from it on the next start without a download', async () => {
     files = await startFiles(good);
     // The stop request (windock's SIGTERM handler aborts this signal) arrives once the work
