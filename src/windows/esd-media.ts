@@ -116,7 +116,9 @@ export async function checkRoomForEsd(storage: string, esdPath: string, file: Es
 /**
  * After the download: the ESD's size and SHA-1 as the catalog states them, then the ISO. A
  * mismatch deletes the ESD (a restart must not trust it); a verified ESD stays until the ISO is
- * whole, so that an interrupted conversion starts again without a download.
+ * whole, so that an interrupted conversion starts again without a download. A conversion that
+ * fails by itself deletes it too: the next source is tried, and once another file is recorded
+ * nothing would ever use (or remove) the gigabytes left behind.
  */
 export async function isoFromEsd(esdPath: string, build: EsdBuild): Promise<string> {
   const { file, log } = build;
@@ -131,7 +133,15 @@ export async function isoFromEsd(esdPath: string, build: EsdBuild): Promise<stri
     });
   }
   log.info({ esd: esdPath, sha1, bytes: size, digest: "SHA-1 from Microsoft's signed ESD catalog" }, 'ESD verified');
-  await convertEsdToIso({ esd: esdPath, iso: build.iso, edition: build.edition, editionId: build.route.edition, culture: file.languageCode, signal: build.signal, log });
+  try {
+    await convertEsdToIso({ esd: esdPath, iso: build.iso, edition: build.edition, editionId: build.route.edition, culture: file.languageCode, signal: build.signal, log });
+  } catch (error) {
+    if (!build.signal.aborted) {
+      await unlink(esdPath).catch(() => undefined);
+      log.warn({ esd: esdPath, reason: errorMessage(error) }, 'no ISO could be built from the ESD; the ESD is deleted');
+    }
+    throw error;
+  }
   await unlink(esdPath);
   log.info({ iso: build.iso }, 'Windows Setup ISO built from the ESD; the ESD is deleted');
   return build.iso;

@@ -184,6 +184,19 @@ describe('the ESD catalog route', () => {
     expect(await storageFiles()).toEqual([]);
   });
 
+  it('moves on from an ESD that lacks the edition, and does not keep it', async () => {
+    files = await startFiles((url) => buildCab(fixtures, [{ lang: 'en-us', edition: 'Enterprise', sha1: sha1(esd), size: esd.length, url: url(`/esd/${ESD_NAME}`) }]));
+    const enterprise = CATALOG.find((e) => e.key === '11e')!;
+    const { run } = await setup({ ...enterprise, routes: [{ kind: 'esd', product: 'windows11', edition: 'Enterprise' }] });
+    const error = await run().catch((e: unknown) => e);
+    expect(error, tail()).toBeInstanceOf(AppError);
+    expect((error as AppError).message).toContain(
+      `Microsoft ESD catalog (windows11 Enterprise, en-US): download failed, the ESD ${join(scratch.dir, 'storage', ESD_NAME)} cannot be made into a Windows Setup ISO: no image is Enterprise (images: 4 Windows 11 Home, 5 Windows 11 Pro)`,
+    );
+    expect(logged('no ISO could be built from the ESD; the ESD is deleted')).toHaveLength(1);
+    expect(await storageFiles()).toEqual([]);
+  });
+
   it('falls back to the English ESD when the catalog has none in the language asked, and records the media\'s language', async () => {
     files = await startFiles(good);
     const { run, state } = await setup({ ...base, routes: [{ kind: 'consumer', page: 'windows11' }, ESD_ROUTE] }, { LANGUAGE: 'German' });
