@@ -8,7 +8,9 @@
  * ESD catalog, then each mirror; when the language is not English and all of them fail, the same
  * list again for English media (`fallbackEnglish`: the user's REGION and KEYBOARD stay). A failed
  * download falls through like a failed link lookup. Every file is verified against a pinned
- * SHA-256, except what the live flow hands out (Microsoft's own TLS, no digest published).
+ * SHA-256, except what the live flow hands out (Microsoft's own TLS, no digest published) and the
+ * ESD, verified against the SHA-1 of Microsoft's catalog before it is built into an ISO
+ * (esd-media.ts).
  */
 import { AppError } from '../core/errors.js';
 import { publicUrl } from '../storage/media.js';
@@ -52,16 +54,12 @@ const ENGLISH = LANGUAGES.find((l) => l.culture === 'en-US')!;
 const DIGEST = /^[0-9a-f]{64}$/;
 const RANK: Record<MediaRoute['kind'], number> = { consumer: 0, evalcenter: 0, static: 1, esd: 2, mirror: 3 };
 
-/** Why windock lists the ESD route and does not use it (dockur builds an ISO from it with wimlib). */
-export const ESD_SKIP = 'an ESD must be converted to a bootable ISO, which windock does not do yet';
-
 /** The entry's sources for the language, in the order they are tried. */
 export function planSources(entry: CatalogEntry, language: WindowsLanguage, mirrors: readonly string[]): PlannedSource[] {
   const routes = entry.routes.map((route, i) => ({ route, i })).sort((a, b) => RANK[a.route.kind] - RANK[b.route.kind] || a.i - b.i).map((r) => r.route);
   const pass = (lang: WindowsLanguage, fallback: boolean) => routes.flatMap((route) => sourcesOf(route, lang, fallback, mirrors));
   if (language.culture === ENGLISH.culture) return pass(ENGLISH, false);
-  // The ESD catalog is listed once: skipped either way, twice would only repeat the log line.
-  return [...pass(language, false), ...pass(ENGLISH, true).filter((s) => s.route.kind !== 'esd')];
+  return [...pass(language, false), ...pass(ENGLISH, true)];
 }
 
 function sourcesOf(route: MediaRoute, language: WindowsLanguage, fallback: boolean, mirrors: readonly string[]): PlannedSource[] {
@@ -79,7 +77,7 @@ function sourcesOf(route: MediaRoute, language: WindowsLanguage, fallback: boole
         },
       ];
     case 'esd':
-      return [{ ...base, label: `Microsoft ESD catalog (${route.product} ${route.edition}, ${language.culture})`, skip: ESD_SKIP }];
+      return [{ ...base, label: `Microsoft ESD catalog (${route.product} ${route.edition}, ${language.culture})` }];
     case 'static': {
       if (route.culture !== language.culture) return [];
       const pinned = route.sha256 !== undefined && DIGEST.test(route.sha256);
@@ -136,7 +134,7 @@ export function sourceOrderText(entry: CatalogEntry): string {
     consumer: 'Microsoft download flow',
     evalcenter: 'Evaluation Center',
     static: 'Microsoft static link',
-    esd: 'Microsoft ESD (skipped: no conversion yet)',
+    esd: 'Microsoft ESD catalog (built into an ISO)',
     mirror: 'mirror (MIRRORS)',
   };
   const kinds = planSources(entry, ENGLISH, ['m']).map((s) => names[s.route.kind]);

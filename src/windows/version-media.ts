@@ -7,7 +7,8 @@
  *  3. VERSION as a URL, passed through;
  *  4. the catalog entry's sources (media-sources.ts decides which comes next; this module looks
  *     links up and downloads through the storage stage's `fetchMedia`, one source after another,
- *     until one file arrives verified).
+ *     until one file arrives verified). The ESD catalog's file is built into an ISO once
+ *     downloaded (esd-media.ts); an ISO built before from the same ESD is used without a download.
  */
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,10 +17,11 @@ import { AppError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { stateSlice } from '../state/state-file.js';
 import { fileNameFromUrl, publicUrl } from '../storage/media.js';
-import type { FetchMedia } from '../storage/prepare.js';
+import { safeDownloadName, type FetchMedia } from '../storage/prepare.js';
 import type { RunContext } from '../supervisor/context.js';
 import { resolveVersion, type CatalogEntry, type ResolvedVersion } from './catalog.js';
 import { regionalLocale, resolveLanguage, type WindowsLanguage } from './languages.js';
+import { checkRoomForEsd, EsdCatalogClient, isoFromEsd, isoNameFor } from './esd-media.js';
 import { nextSource, pinnedFor, planSources, sourcesExhausted, stripQuery, type PlannedSource, type SourceAttempt } from './media-sources.js';
 import { ConsumerDownloadClient, EvalCenterClient, MicrosoftBlockedError, NoLocalizedMediaError, type ClientOptions } from './microsoft-download.js';
 import { defaultUserMediaPaths, findUserMedia, isNonEmptyFile, misplacedHint, type UserMediaPaths } from './user-media.js';
@@ -51,6 +53,7 @@ export const WINDOWS_DOWNLOAD = stateSlice<WindowsDownloadRecord>('windows');
 export interface MicrosoftClients {
   consumer: Pick<ConsumerDownloadClient, 'getLink'>;
   evalcenter: Pick<EvalCenterClient, 'getLink'>;
+  esd: Pick<EsdCatalogClient, 'getFile'>;
 }
 
 export interface VersionMediaDeps {
@@ -64,7 +67,8 @@ export interface VersionMediaDeps {
 }
 
 export function defaultVersionMediaDeps(options: ClientOptions = {}): VersionMediaDeps {
-  return { microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) } };
+  const esd = new EsdCatalogClient({ ...(options.endpoints ? { fwlink: options.endpoints.fwlink } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) });
+  return { microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options), esd } };
 }
 
 export function windowsVersionMedia(deps: VersionMediaDeps): (version: string, ctx: RunContext, fetchMedia: FetchMedia) => Promise<MediaSource> {
@@ -127,10 +131,10 @@ async function downloadFromSources(
       log.warn({ asked: language.culture, used: source.language.culture, version: entry.key }, 'no media in the language asked could be had: falling back to English media; REGION and KEYBOARD keep the language asked');
     }
     if (step.retry) await sleep(deps.retryDelayMs ?? 5000, undefined, { signal: ctx.signal }).catch(() => ctx.signal.throwIfAborted());
-    let target: { url: string; fileName: string; sha256?: string | undefined };
+    let target: Target;
     try {
       log.info({ source: source.label, retry: step.retry }, 'trying a download source');
-      target = await lookUp(source, entry, deps.microsoft, ctx.signal);
+      target = await lookUp(source, entry, deps.microsoft, ctx, log);
     } catch (error) {
       if (ctx.signal.aborted) throw error;
       const kind = error instanceof MicrosoftBlockedError ? { banned: true } : error instanceof NoLocalizedMediaError ? { definitive: true } : {};
@@ -139,8 +143,8 @@ async function downloadFromSources(
       continue;
     }
     try {
-      const path = await fetchMedia({ url: target.url, fileName: target.fileName, sha256: target.sha256 });
-      log.info({ source: source.label, path, verified: target.sha256 !== undefined, language: source.language.culture }, 'Windows media downloaded');
+      const path = target.built ?? (await obtain(target, fetchMedia));
+      log.info({ source: source.label, path, verified: target.verified, language: source.language.culture }, 'Windows media downloaded');
       return { path, source };
     } catch (error) {
       if (ctx.signal.aborted) throw error;
@@ -153,21 +157,56 @@ async function downloadFromSources(
 
 const ISO_FALLBACK_NAME = 'windows.iso';
 
-async function lookUp(source: PlannedSource, entry: CatalogEntry, microsoft: MicrosoftClients, signal: AbortSignal): Promise<{ url: string; fileName: string; sha256?: string }> {
+async function obtain(target: Target, fetchMedia: FetchMedia): Promise<string> {
+  await target.beforeDownload?.();
+  return target.finish(await fetchMedia({ url: target.url, fileName: target.fileName, sha256: target.sha256 }));
+}
+
+/** What a source's lookup gives: the file to download and what makes it the ISO. */
+interface Target {
+  url: string;
+  fileName: string;
+  sha256?: string | undefined;
+  /** How the file is verified, for the log line ("SHA-256"), or false when it is not. */
+  verified: string | false;
+  /** A check before the download (room for the ESD's conversion too). */
+  beforeDownload?: () => Promise<void>;
+  /** The downloaded file → the ISO's path (the ESD is built into one). */
+  finish: (path: string) => Promise<string>;
+  /** An ISO built before from the same file: no download. */
+  built?: string;
+}
+
+async function lookUp(source: PlannedSource, entry: CatalogEntry, microsoft: MicrosoftClients, ctx: RunContext, log: Logger): Promise<Target> {
   const { route } = source;
+  const asIs = async (path: string) => path;
   switch (route.kind) {
     case 'consumer':
     case 'evalcenter': {
-      const link = route.kind === 'consumer' ? await microsoft.consumer.getLink(route.page, source.language, signal) : await microsoft.evalcenter.getLink(route.page, route.linkIndex, source.language, signal);
+      const link = route.kind === 'consumer' ? await microsoft.consumer.getLink(route.page, source.language, ctx.signal) : await microsoft.evalcenter.getLink(route.page, route.linkIndex, source.language, ctx.signal);
       const pinned = pinnedFor(entry, link.url).sha256;
-      return { url: link.url, fileName: link.fileName, ...(pinned ? { sha256: pinned } : {}) };
+      return { url: link.url, fileName: link.fileName, ...(pinned ? { sha256: pinned } : {}), verified: pinned ? 'SHA-256' : false, finish: asIs };
     }
     case 'static':
     case 'mirror':
-      if (source.url && source.sha256) return { url: source.url, fileName: fileNameFromUrl(source.url, ISO_FALLBACK_NAME), sha256: source.sha256 };
+      if (source.url && source.sha256) return { url: source.url, fileName: fileNameFromUrl(source.url, ISO_FALLBACK_NAME), sha256: source.sha256, verified: 'SHA-256', finish: asIs };
       break;
-    case 'esd':
-      break;
+    case 'esd': {
+      const storage = ctx.config.storage;
+      const file = await microsoft.esd.getFile(route, source.language, storage, ctx.signal);
+      const fileName = safeDownloadName(fileNameFromUrl(file.url, basename(file.fileName) || 'windows.esd'));
+      const iso = join(storage, isoNameFor(fileName));
+      // Renamed into place whole: an ISO under this name is a finished conversion.
+      if (await isNonEmptyFile(iso)) return { url: file.url, fileName, verified: 'built before from a verified ESD', finish: asIs, built: iso };
+      const build = { file, edition: entry.edition, route, iso, signal: ctx.signal, log };
+      return {
+        url: file.url,
+        fileName,
+        verified: "SHA-1 from Microsoft's ESD catalog",
+        beforeDownload: () => checkRoomForEsd(storage, join(storage, fileName), file),
+        finish: (path) => isoFromEsd(path, build),
+      };
+    }
   }
   throw new AppError('internal', `${source.label} was tried although it cannot be downloaded`);
 }

@@ -17,6 +17,7 @@
  *    </WINDOWS></IMAGE>…</WIM>. ARCH is a PROCESSOR_ARCHITECTURE value: 0 x86, 9 x64, 12 ARM64.
  * Parsing is pure; readInstallImages is the adapter.
  */
+import { basename } from 'node:path';
 import { AppError, errorMessage } from '../core/errors.js';
 import { FileByteSource, findIso9660File, isoError, readFileRange, type ByteSource, type FileExtents } from './iso-reader.js';
 import { findUdfFile, hasUdf } from './udf-reader.js';
@@ -184,6 +185,16 @@ export async function readInstallImages(source: ByteSource): Promise<IsoMetadata
     if (file) return { kind: 'windows', file: path, images: await readWimImages(source, file, path) };
   }
   return { kind: 'not-windows' };
+}
+
+/** The images of a WIM or ESD file itself (not inside an ISO): its header and XML data only. */
+export async function readWimFile(path: string): Promise<WimImage[]> {
+  const source = await FileByteSource.open(path);
+  try {
+    return await readWimImages(source, { size: source.size, extents: [{ offset: 0, length: source.size }] }, basename(path));
+  } finally {
+    await source.close();
+  }
 }
 
 async function readWimImages(source: ByteSource, file: FileExtents, path: string): Promise<WimImage[]> {

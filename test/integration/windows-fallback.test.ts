@@ -6,47 +6,24 @@
  * the test entry pins.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/resolve.js';
+import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/errors.js';
-import { createLogger } from '../../src/core/log.js';
-import { StateFile } from '../../src/state/state-file.js';
-import { download } from '../../src/storage/download.js';
-import { safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
-import type { RunContext } from '../../src/supervisor/context.js';
-import { StatusStore } from '../../src/supervisor/status.js';
 import { answerFileInput } from '../../src/windows/answer-input.js';
 import { CATALOG, type CatalogEntry, type MediaRoute } from '../../src/windows/catalog.js';
-import { ConsumerDownloadClient, EvalCenterClient } from '../../src/windows/microsoft-download.js';
-import { WINDOWS_DOWNLOAD, windowsVersionMedia, withMediaLanguage } from '../../src/windows/version-media.js';
+import { defaultVersionMediaDeps, WINDOWS_DOWNLOAD, withMediaLanguage } from '../../src/windows/version-media.js';
 import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { startMicrosoftReplay, type ReplayMode, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
+import { scratchPerTest, versionMediaRun } from '../fixtures/version-media-harness.js';
 
 const ISO = Buffer.alloc(96 * 1024, 0x5a);
 const WRONG = Buffer.alloc(96 * 1024, 0x17);
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-let dir: string;
+const scratch = scratchPerTest('windock-fallback-');
 let microsoft: ReplayServer | undefined;
 let files: TestHttpServer | undefined;
-let lines: { level: number; msg: string; [key: string]: unknown }[];
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'windock-fallback-'));
-  await mkdir(join(dir, 'storage'));
-  await mkdir(join(dir, 'root'));
-  lines = [];
-});
-afterEach(async () => {
-  await microsoft?.close();
-  await files?.close();
-  microsoft = files = undefined;
-  await rm(dir, { recursive: true, force: true });
-});
 
 /**
  * The file server: `/ok/*` the right bytes, `/bad/*` wrong ones, `/404/*`, `/410/*` those
@@ -68,36 +45,21 @@ const pinnedStatic = (url: string): MediaRoute => ({ kind: 'static', culture: 'e
 const pinnedMirror = (file: string): MediaRoute => ({ kind: 'mirror', culture: 'en-US', file, sha256: sha(ISO) });
 
 async function setup(mode: ReplayMode, entry: CatalogEntry, env: Record<string, string>, replayFiles: Record<string, Buffer> = {}) {
-  microsoft = await startMicrosoftReplay(mode, { files: replayFiles });
-  const config = resolveConfig({ STORAGE: join(dir, 'storage'), RUN_DIR: join(dir, 'run'), VERSION: entry.key, ...env });
-  const log = createLogger({ level: 'debug', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), done()) }) });
-  const ctx: RunContext = { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal };
-  const options = { endpoints: microsoft.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
-  const resolve = windowsVersionMedia({
-    microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) },
-    userMediaPaths: (storageDir, ownFiles) => ({ bootIso: join(dir, 'root', 'boot.iso'), storageDir, rootDir: join(dir, 'root'), knownOtherPaths: [], ownFiles }),
-    resolve: () => ({ kind: 'catalog', entry }),
-    retryDelayMs: 0,
-  });
-  // The storage stage's downloader, as prepare.ts hands it to the resolver, with a shorter
-  // back-off so that a connection that keeps breaking uses its retries up quickly, and one
-  // connection: the assertions read the exact requests each source got (pieces over several
-  // connections are download-parallel.test.ts's subject).
-  const fetchMedia: FetchMedia = async (r) =>
-    (await download({ log, signal: ctx.signal, onProgress: () => undefined }, { url: r.url, dir: config.storage, fileName: safeDownloadName(r.fileName), sha256: r.sha256, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5, connections: 1 })).path;
-  return { ctx, run: () => resolve(entry.key, ctx, fetchMedia) };
+  const replay = (microsoft = scratch.closeLater(await startMicrosoftReplay(mode, { files: replayFiles })));
+  const options = { endpoints: replay.endpoints, newSessionId: () => '11111111-2222-4333-8444-555555555555' };
+  return versionMediaRun(scratch, entry, env, defaultVersionMediaDeps(options).microsoft);
 }
 
 const linkRequests = () => microsoft!.requests.filter((r) => r.url.includes('GetProductDownloadLinksBySku')).length;
-const logged = (msg: string) => lines.filter((l) => l.msg === msg);
-const storageFiles = async () => (await readdir(join(dir, 'storage'))).filter((f) => f !== 'windock.json').sort();
+const logged = (msg: string) => scratch.lines.filter((l) => l.msg === msg);
+const storageFiles = async () => (await readdir(join(scratch.dir, 'storage'))).filter((f) => f !== 'windock.json').sort();
 
 describe('download sources, in order, with real downloads', () => {
   it('takes the static link when Microsoft bans the live flow (no retry of a ban), records it, and asks nobody on restart', async () => {
-    files = await startFiles();
+    files = scratch.closeLater(await startFiles());
     const entry: CatalogEntry = { ...base('11'), routes: [{ kind: 'consumer', page: 'windows11' }, pinnedStatic(files.url('/ok/Win11_static_en-us.iso'))] };
     const { ctx, run } = await setup('blocked-html', entry, { LANGUAGE: 'English' });
-    const iso = join(dir, 'storage', 'Win11_static_en-us.iso');
+    const iso = join(scratch.dir, 'storage', 'Win11_static_en-us.iso');
     expect(await run()).toEqual({ kind: 'path', path: iso });
     expect(sha(await readFile(iso))).toBe(sha(ISO));
     expect(linkRequests()).toBe(1);
@@ -111,23 +73,23 @@ describe('download sources, in order, with real downloads', () => {
   });
 
   it('falls through a static link that answers 404 and one that answers 410 to the mirror', async () => {
-    files = await startFiles();
+    files = scratch.closeLater(await startFiles());
     const entry: CatalogEntry = {
       ...base('11'),
       routes: [pinnedStatic(files.url('/404/gone-a.iso')), pinnedStatic(files.url('/410/gone-b.iso')), pinnedMirror('mirrored.iso'), { kind: 'consumer', page: 'windows11' }],
     };
     const { run } = await setup('blocked-json', entry, { LANGUAGE: 'English', MIRRORS: files.url('/ok') });
-    expect(await run()).toEqual({ kind: 'path', path: join(dir, 'storage', 'mirrored.iso') });
+    expect(await run()).toEqual({ kind: 'path', path: join(scratch.dir, 'storage', 'mirrored.iso') });
     expect(files.requests.map((r) => `${r.status} ${r.path}`)).toEqual(['404 /404/gone-a.iso', '410 /410/gone-b.iso', '200 /ok/mirrored.iso']);
     expect(logged('download failed; trying the next source').map((l) => l['reason'])).toEqual([expect.stringContaining('404'), expect.stringContaining('410')]);
     expect(await storageFiles()).toEqual(['mirrored.iso']);
   });
 
   it('moves past a mirror whose bytes do not match the pinned digest, and keeps none of them', async () => {
-    files = await startFiles();
+    files = scratch.closeLater(await startFiles());
     const entry: CatalogEntry = { ...base('10i'), routes: [pinnedMirror('ltsc.iso')] };
     const { run } = await setup('ok', entry, { MIRRORS: `${files.url('/bad')} ${files.url('/ok')}` });
-    const iso = join(dir, 'storage', 'ltsc.iso');
+    const iso = join(scratch.dir, 'storage', 'ltsc.iso');
     expect(await run()).toEqual({ kind: 'path', path: iso });
     expect(sha(await readFile(iso))).toBe(sha(ISO));
     const failed = logged('download failed; trying the next source');
@@ -136,10 +98,10 @@ describe('download sources, in order, with real downloads', () => {
   });
 
   it('moves on when a static link\'s connection keeps breaking after the download\'s own retries; its part is not resumed with the mirror\'s bytes', async () => {
-    files = await startFiles();
+    files = scratch.closeLater(await startFiles());
     const entry: CatalogEntry = { ...base('8e'), routes: [pinnedStatic(files.url('/reset/8e.iso')), pinnedMirror('8e.iso')] };
     const { run } = await setup('ok', entry, { MIRRORS: files.url('/ok') });
-    const iso = join(dir, 'storage', '8e.iso');
+    const iso = join(scratch.dir, 'storage', '8e.iso');
     expect(await run()).toEqual({ kind: 'path', path: iso });
     expect(sha(await readFile(iso))).toBe(sha(ISO));
     // The static link's 32 KiB (wrong bytes, same file name) were not spliced onto: the mirror's
@@ -150,7 +112,7 @@ describe('download sources, in order, with real downloads', () => {
   });
 
   it('ends with exit 4 naming every source and why when all fail; the wrong bytes are not kept as the ISO', async () => {
-    files = await startFiles();
+    files = scratch.closeLater(await startFiles());
     const entry: CatalogEntry = {
       ...base('11'),
       routes: [{ kind: 'consumer', page: 'windows11' }, { kind: 'esd', product: 'windows11', edition: 'Professional' }, pinnedStatic(files.url('/404/static.iso')), pinnedMirror('m.iso')],
@@ -161,7 +123,8 @@ describe('download sources, in order, with real downloads', () => {
     const app = error as AppError;
     expect(app.exitCode).toBe(4);
     expect(app.message).toContain('Microsoft download flow (windows11, en-US): link lookup failed, Microsoft refused');
-    expect(app.message).toContain('Microsoft ESD catalog (windows11 Professional, en-US): skipped, an ESD must be converted');
+    // The replay has no recording of the ESD catalog's fwlink: a 404, like a catalog gone.
+    expect(app.message).toContain(`Microsoft ESD catalog (windows11 Professional, en-US): link lookup failed, Microsoft's ESD catalog ${microsoft!.base}/fwlink?linkid=2156292: the answer was HTTP 404`);
     expect(app.message).toContain(`Microsoft static link ${files.url('/404/static.iso')}: download failed, the server has no such file (404 Not Found)`);
     expect(app.message).toContain(`mirror ${files.url('/bad/m.iso')}: download failed`);
     expect(app.hint).toContain('/boot.iso');
@@ -173,7 +136,7 @@ describe('download sources, in order, with real downloads', () => {
   it('falls back to English media when the German fwlink leads to an English file, once warned, with German formats and keyboard', async () => {
     const entry = base('2022');
     const { ctx, run } = await setup('eval-english-only', entry, { LANGUAGE: 'German' }, { 'SERVER_EVAL_x64FRE_en-us.iso': ISO });
-    const iso = join(dir, 'storage', 'SERVER_EVAL_x64FRE_en-us.iso');
+    const iso = join(scratch.dir, 'storage', 'SERVER_EVAL_x64FRE_en-us.iso');
     expect(await run()).toEqual({ kind: 'path', path: iso });
     const warned = logged('no media in the language asked could be had: falling back to English media; REGION and KEYBOARD keep the language asked');
     expect(warned.map((l) => ({ level: l.level, asked: l['asked'], used: l['used'] }))).toEqual([{ level: 40, asked: 'de-DE', used: 'en-US' }]);
@@ -187,7 +150,7 @@ describe('download sources, in order, with real downloads', () => {
     expect({ ui: input.settings.uiLanguage, locale: input.settings.locale, keyboard: input.settings.inputLocale }).toEqual({ ui: 'en-US', locale: 'de-DE', keyboard: 'de-DE' });
     // A KEYBOARD the user set stays as set.
     // An ISO mounted later is not the recorded download: its language is not assumed English.
-    expect(withMediaLanguage(ctx.config, record, join(dir, 'root', 'boot.iso'))).toBe(ctx.config);
+    expect(withMediaLanguage(ctx.config, record, join(scratch.dir, 'root', 'boot.iso'))).toBe(ctx.config);
     const own = answerFileInput(withMediaLanguage({ ...ctx.config, keyboard: 'de-CH' }, record, iso), { entry, firmware: 'uefi', drives: [], systemBus: 'sata', tpm: false, oem: false });
     expect(own.input.settings.inputLocale).toBe('de-CH');
   });

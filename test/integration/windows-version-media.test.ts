@@ -14,8 +14,7 @@ import { createLogger } from '../../src/core/log.js';
 import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
 import { downloadMedia, safeDownloadName, type FetchMedia } from '../../src/storage/prepare.js';
-import { ConsumerDownloadClient, EvalCenterClient } from '../../src/windows/microsoft-download.js';
-import { WINDOWS_DOWNLOAD, windowsVersionMedia, type VersionMediaDeps } from '../../src/windows/version-media.js';
+import { defaultVersionMediaDeps, WINDOWS_DOWNLOAD, windowsVersionMedia, type VersionMediaDeps } from '../../src/windows/version-media.js';
 import { startMicrosoftReplay, type ReplayServer } from '../fixtures/microsoft/replay-server.js';
 
 const GERMAN_ISO = Buffer.alloc(64 * 1024, 7);
@@ -48,7 +47,7 @@ function setup(env: Record<string, string>): { ctx: RunContext; deps: VersionMed
   return {
     ctx: { config, log, status: new StatusStore(), state: new StateFile(config.storage), signal: new AbortController().signal },
     deps: {
-      microsoft: { consumer: new ConsumerDownloadClient(options), evalcenter: new EvalCenterClient(options) },
+      microsoft: defaultVersionMediaDeps(options).microsoft,
       retryDelayMs: 0,
       userMediaPaths: (storageDir, ownFiles) => ({ bootIso: join(dir, 'root', 'boot.iso'), storageDir, rootDir: join(dir, 'root'), knownOtherPaths: [join(dir, 'root', 'custom.iso')], ownFiles }),
     },

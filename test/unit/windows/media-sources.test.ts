@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/core/errors.js';
 import { CATALOG, type CatalogEntry } from '../../../src/windows/catalog.js';
 import { resolveLanguage } from '../../../src/windows/languages.js';
-import { ESD_SKIP, nextSource, pinnedFor, planSources, sourceOrderText, sourcesExhausted, type SourceAttempt } from '../../../src/windows/media-sources.js';
+import { nextSource, pinnedFor, planSources, sourceOrderText, sourcesExhausted, type SourceAttempt } from '../../../src/windows/media-sources.js';
 
 const entry = (key: string): CatalogEntry => CATALOG.find((e) => e.key === key)!;
 const en = resolveLanguage('English');
@@ -30,12 +30,12 @@ function walk(plan: ReturnType<typeof planSources>, fail: (label: string, lookup
 }
 
 describe('planSources', () => {
-  it('orders 11 in English: live flow, static link, ESD (listed, skipped), each mirror with the pinned digest', () => {
+  it('orders 11 in English: live flow, static link, ESD catalog, each mirror with the pinned digest', () => {
     const plan = planSources(entry('11'), en, MIRRORS);
     expect(plan.map((s) => [s.route.kind, s.lookups, s.skip ?? '', s.url ?? ''])).toEqual([
       ['consumer', 2, '', ''],
       ['static', 1, '', expect.stringContaining('CLIENT_CONSUMER_x64FRE_en-us.iso')],
-      ['esd', 1, ESD_SKIP, ''],
+      ['esd', 1, '', ''],
       ['mirror', 1, '', 'https://m1.test/win/en-us_windows_11_25h2_x64.iso'],
       ['mirror', 1, '', 'https://m2.test/en-us_windows_11_25h2_x64.iso'],
     ]);
@@ -47,13 +47,14 @@ describe('planSources', () => {
     expect(planSources(entry('2022'), en, []).map((s) => s.route.kind)).toEqual(['evalcenter', 'static']);
   });
 
-  it('lists German sources first, then the English ones as the fallback, the ESD once', () => {
+  it('lists German sources first (the ESD catalog in German too), then the English ones as the fallback', () => {
     const plan = planSources(entry('11'), de, []);
     expect(plan.map((s) => `${s.route.kind} ${s.language.culture} ${s.fallback}`)).toEqual([
       'consumer de-DE false',
       'esd de-DE false',
       'consumer en-US true',
       'static en-US true',
+      'esd en-US true',
       'mirror en-US true',
     ]);
     expect(plan.at(-1)!.skip).toBe('MIRRORS is not set');
@@ -93,19 +94,20 @@ describe('nextSource', () => {
       'try Microsoft download',
       'retry Microsoft download',
       'try Microsoft static',
-      'skip Microsoft ESD',
+      'try Microsoft ESD',
       'try mirror https://m1.test/win/en-us_windows_11_25h2_x64.iso',
       'try mirror https://m2.test/en-us_windows_11_25h2_x64.iso',
     ]);
   });
 
-  it('does not retry after the IP ban, and asks no later live Microsoft flow either', () => {
+  it('does not retry after the IP ban, and asks no later live Microsoft flow either (the ESD catalog is no live flow: it is asked)', () => {
     const steps = walk(planSources(entry('11'), de, []), (label) => ({ stage: label.startsWith('Microsoft download') ? 'lookup' : 'download', banned: label.startsWith('Microsoft download') }));
     expect(steps).toEqual([
       'try Microsoft download flow (windows11, de-DE)',
-      expect.stringMatching(/^skip Microsoft ESD/),
+      'try Microsoft ESD catalog (windows11 Professional, de-DE)',
       'skip Microsoft download flow (windows11, en-US)',
       expect.stringMatching(/^try Microsoft static link https:\/\/.*en-us\.iso$/),
+      'try Microsoft ESD catalog (windows11 Professional, en-US)',
       'skip mirror file en-us_windows_11_25h2_x64.iso',
     ]);
   });
@@ -138,7 +140,7 @@ describe('sourcesExhausted', () => {
     const attempts: SourceAttempt[] = [
       { index: 0, stage: 'lookup', reason: 'Microsoft refused', banned: true },
       { index: 1, stage: 'download', reason: 'the server no longer has the file (410 Gone)' },
-      { index: 2, stage: 'skipped', reason: ESD_SKIP },
+      { index: 2, stage: 'download', reason: 'the ESD has SHA-1 abc, expected def (Microsoft\'s catalog); it was deleted' },
       { index: 3, stage: 'download', reason: 'SHA-256 abc, expected def' },
     ];
     const error = sourcesExhausted(entry('11'), en, plan, attempts);
