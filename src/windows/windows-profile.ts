@@ -122,12 +122,25 @@ async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: ty
   const keys = createBootKeyHandler({ watcher: install.watcher, log, signal: ctx.signal });
   const { FirmwareBootWatch, SEABIOS_DISK_CONFIRM_MS } = await import('./firmware-boot.js');
   const firmware = new FirmwareBootWatch({ installed: install.plan.installed });
+  // SeaBIOS, disk first: a disk whose boot code refuses gets the CD once (seabios-retry.ts).
+  const cd = install.drives.find((d) => d.media === 'cdrom');
+  const retry = !install.plan.installed && storage.firmware.mode === 'legacy' && cd?.bootIndex !== undefined
+    ? (await import('./seabios-retry.js')).createCdRetry({ id: cd.id, bootIndex: cd.bootIndex }, ctx.signal)
+    : undefined;
+  const retryStep = (step: Promise<string | undefined> | undefined): void =>
+    void step?.then(
+      (done) => done && log.info({}, done),
+      (error: Error) => log.warn({ err: error.message }, 'could not change the boot order over QMP: the guest stays at its boot code\'s message; the next start tries again'),
+    );
   let confirmTimer: NodeJS.Timeout | undefined;
   const stopTimer = (): void => void (confirmTimer && clearTimeout(confirmTimer));
   ctx.signal.addEventListener('abort', stopTimer, { once: true });
   const onFacts = (facts: readonly FirmwareFact[]): void => {
     for (const fact of facts) {
-      if (fact.kind === 'setup-started') log.info({ line: fact.line }, 'the install media started: Setup runs (it ignores the power button until Windows boots from the disk)');
+      if (fact.kind === 'setup-started') {
+        log.info({ line: fact.line }, 'the install media started: Setup runs (it ignores the power button until Windows boots from the disk)');
+        retryStep(retry?.onSetupStarted());
+      }
       if (fact.kind === 'disk-started') {
         log.info({ line: fact.line }, 'SeaBIOS starts the disk: it counts as Windows booting from the disk unless its boot code refuses, or once the guest resets');
         // Bounded: one timer per disk start, cleared at the end of the run.
@@ -137,8 +150,10 @@ async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: ty
       }
       if (fact.kind === 'disk-not-bootable') {
         stopTimer();
-        if (fact.bootCode) log.warn({ line: fact.line }, 'the disk\'s boot code found no Windows to start: Setup has not finished writing it; the install is not recorded as done');
-        else log.info({ line: fact.line }, 'the disk is not bootable yet: the install media boots next');
+        if (fact.bootCode) {
+          log.warn({ line: fact.line }, 'the disk\'s boot code found no Windows to start: Setup has not finished writing it; the install is not recorded as done');
+          retryStep(retry?.onDiskRefused());
+        } else log.info({ line: fact.line }, 'the disk is not bootable yet: the install media boots next');
       }
       if (fact.kind !== 'windows-from-disk') continue;
       stopTimer();
@@ -157,7 +172,10 @@ async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: ty
         keys.onSerialLine(line);
         onFirmwareLine(line);
       },
-      onRunning: (execute) => keys.attach((command, args, signal) => execute(command, args, signal)),
+      onRunning: (execute) => {
+        keys.attach((command, args, signal) => execute(command, args, signal));
+        retry?.attach(execute);
+      },
       ignoresPowerButton: () => firmware.inSetup,
     },
     recordsInstall: true,
