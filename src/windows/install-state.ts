@@ -28,6 +28,7 @@
  */
 import { basename, dirname, resolve } from 'node:path';
 import type { PersistedState } from '../state/state-file.js';
+import type { CatalogEntry } from './catalog.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
 
 export type InstallRecord = NonNullable<PersistedState['install']>;
@@ -84,6 +85,16 @@ export function planWindowsMedia(input: MediaPlanInput): MediaPlan {
     };
   }
   return { ...NOTHING, installed: false, reason: 'an existing disk with no install in progress: windock never reinstalls over it' };
+}
+
+/**
+ * Whether the Setup on this media reads its CD after the first boot from the disk (catalog
+ * `readsMediaAfterDiskBoot`: 2000, XP, 2003, 9x). Media windock cannot name (no install.wim, what
+ * those CDs are) count as such under SeaBIOS, where they are likely; a CD kept behind the disk
+ * costs nothing there.
+ */
+export function readsMediaAfterDiskBoot(entry: Pick<CatalogEntry, 'readsMediaAfterDiskBoot'> | undefined, firmware: 'legacy' | 'uefi' | 'secure'): boolean {
+  return entry ? entry.readsMediaAfterDiskBoot === true : firmware === 'legacy';
 }
 
 export interface BootOrder {

@@ -18,7 +18,7 @@ import { stateSlice, type StateFile } from '../state/state-file.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
-import { applyBootOrder, downloadedIsoToRemove, installBootOrder, isInstalled, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
+import { applyBootOrder, downloadedIsoToRemove, installBootOrder, isInstalled, planWindowsMedia, readsMediaAfterDiskBoot, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
 import { applyMediaChoice, installMediaDecision, type MediaChoice } from './iso-choice.js';
 import { WINDOWS_DOWNLOAD } from './version-media.js';
@@ -94,16 +94,6 @@ export async function recordWindowsBooted(state: StateFile, record: WindowsBootR
 }
 
 export { systemDiskNumber } from './answer-input.js';
-
-/**
- * Whether the Setup on this media reads its CD after the first boot from the disk (catalog
- * `readsMediaAfterDiskBoot`: 2000, XP, 2003, 9x). Media windock cannot name (no install.wim, what
- * those CDs are) count as such under SeaBIOS, where they are likely; a CD kept behind the disk
- * costs nothing there.
- */
-function readsMediaAfterDiskBoot(entry: CatalogEntry | undefined, firmware: FirmwareSpec['mode']): boolean {
-  return entry ? entry.readsMediaAfterDiskBoot === true : firmware === 'legacy';
-}
 
 export async function prepareWindowsInstall(
   ctx: RunContext,

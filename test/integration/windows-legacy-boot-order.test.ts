@@ -1,7 +1,7 @@
 /**
  * A SeaBIOS (legacy) Windows install boots the disk before the CD, so that SeaBIOS's own word says
  * which booted — through the real binary, real QEMU (TCG) and Debian's SeaBIOS with the serial
- * console windock enables (fw_cfg etc/sercon-port), one STORAGE across three starts (VERSION=7,
+ * console windock enables (fw_cfg etc/sercon-port), one STORAGE across four starts (VERSION=7,
  * the ISO "downloaded before" so that no server is asked).
  *
  * The "setup CD" is real BIOS boot media: an El Torito ISO whose no-emulation boot image is a
@@ -9,6 +9,9 @@
  * as Windows' CD boot program prints its prompt, and SeaBIOS mirrors it to the serial console.
  *  1. A blank disk: SeaBIOS tries the disk, refuses it (`Boot failed: not a bootable disk`), boots
  *     the CD. Not installed.
+ *  1b. A disk Setup partitioned but did not finish (its MBR code prints `BOOTMGR is missing`, as
+ *     Windows' boot sector does, and halts): the run boots the CD once (QMP qom-set bootindex,
+ *     system_reset), presses the key, and puts the CD back behind the disk. Not installed.
  *  2. Setup's work reproduced as it leaves the machine: the disk now boots (the test guest's disk,
  *     by its MBR code), the same CD still attached. `Booting from Hard Disk...`, unrefused, is
  *     recorded as installed; the CD never boots.
@@ -20,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { buildBiosBootCd } from '../fixtures/bios-boot.js';
+import { buildBiosBootCd, buildMbrDisk } from '../fixtures/bios-boot.js';
 import { ensureTestGuest, guestCacheDir } from '../fixtures/guest.js';
 import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
@@ -44,6 +47,12 @@ function bootIndexOf(argv: string[], id: string): number | undefined {
   const device = argv.find((a) => a.includes(`drive=${id},`) || a.endsWith(`drive=${id}`));
   const match = device ? /bootindex=(\d+)/.exec(device) : null;
   return match ? Number(match[1]) : undefined;
+}
+/** The system disk becomes a copy of `source`, at the size the install made it. */
+function replaceDisk(storage: string, source: string, format: 'qcow2' | 'raw'): void {
+  execFileSync('qemu-img', ['convert', '-f', format, '-O', 'qcow2', source, join(storage, 'data.qcow2.new')]);
+  execFileSync('qemu-img', ['resize', '-q', '-f', 'qcow2', join(storage, 'data.qcow2.new'), '1G']);
+  execFileSync('mv', [join(storage, 'data.qcow2.new'), join(storage, 'data.qcow2')]);
 }
 const seen = (run: WindockRun) => `console:\n${consoleOf(run).join('\n')}\nlog tail:\n${tail(run.lines)}`;
 
@@ -87,10 +96,31 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   expect(state(storage).install, JSON.stringify(state(storage))).toEqual({ mediaAttached: true, bootedFromDisk: false });
   expect(state(storage).windowsBoot).toBeUndefined();
 
+  // 1b. Setup partitioned and formatted the disk, then was stopped before it wrote its boot files:
+  //     the disk's boot code prints its error and halts. The run gives the CD one turn (the CD
+  //     first, a reset), the key is pressed for it, and the CD goes back behind the disk.
+  const unfinished = join(dir, 'unfinished.raw');
+  buildMbrDisk(unfinished, 'BOOTMGR is missing');
+  replaceDisk(storage, unfinished, 'raw');
+  const retried = await start();
+  await retried.waitForLine((l) => l.msg.startsWith('the install CD is back behind the disk'), 170_000);
+  await retried.waitForLine(serialLine(CD_LINE), 170_000);
+  expect(line(retried, 'the disk\'s boot code found no Windows'), seen(retried)).toMatchObject({ line: 'BOOTMGR is missing' });
+  expect(line(retried, 'the install CD boots first once'), seen(retried)).toBeDefined();
+  // Enter for the CD's prompt (five presses, then the log line).
+  expect(line(retried, 'the install media is starting: pressing Enter'), seen(retried)).toBeDefined();
+  await retried.waitForLine((l) => l.msg.startsWith('keys pressed'), 60_000);
+  const console1b = consoleOf(retried);
+  const steps1b = ['Booting from Hard Disk...', 'BOOTMGR is missing', 'Booting from DVD/CD...', CD_LINE].map((text) => console1b.findIndex((l) => l.includes(text)));
+  expect(steps1b.every((i) => i >= 0) && steps1b.join() === [...steps1b].sort((a, b) => a - b).join(), seen(retried)).toBe(true);
+  expect(console1b.filter((l) => l.includes('SeaBIOS (version')).length, 'the guest was reset once').toBe(2);
+  retried.kill('SIGTERM');
+  expect((await retried.exited).code, seen(retried)).toBe(6);
+  expect(line(retried, 'the firmware started Windows from the disk'), seen(retried)).toBeUndefined();
+  expect(state(storage).windowsBoot, JSON.stringify(state(storage))).toBeUndefined();
+
   // 2. Setup made the disk bootable (here: the test guest's disk); the same CD is still attached.
-  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', join(guestCacheDir(), 'guest.qcow2'), join(storage, 'data.qcow2.new')]);
-  execFileSync('qemu-img', ['resize', '-q', '-f', 'qcow2', join(storage, 'data.qcow2.new'), '1G']);
-  execFileSync('mv', [join(storage, 'data.qcow2.new'), join(storage, 'data.qcow2')]);
+  replaceDisk(storage, join(guestCacheDir(), 'guest.qcow2'), 'qcow2');
   const second = await start();
   const plan = await second.waitForLine((l) => l.msg === 'Windows install media plan', 120_000);
   expect(plan, tail(second.lines)).toMatchObject({ plan: { installMedia: true, setupImage: true, pressKeys: true } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyBootOrder, downloadedIsoToRemove, installBootOrder, planWindowsMedia, recordInstallDone, recordMediaAttached } from '../../../src/windows/install-state.js';
+import { applyBootOrder, downloadedIsoToRemove, installBootOrder, planWindowsMedia, readsMediaAfterDiskBoot, recordInstallDone, recordMediaAttached } from '../../../src/windows/install-state.js';
 import type { DriveSpec } from '../../../src/qemu/vm-spec.js';
 import { CATALOG } from '../../../src/windows/catalog.js';
 import type { WindowsBootRecord } from '../../../src/windows/firmware-boot.js';
@@ -64,6 +64,14 @@ describe('the install CD of a Setup that reads it after the first boot from the 
     expect(recordInstallDone(attached, new Date(SEABIOS.at), true).install).toEqual({ mediaAttached: true, bootedFromDisk: true, completedAt: SEABIOS.at });
     expect(recordInstallDone(attached, new Date(SEABIOS.at), false).install).toEqual({ mediaAttached: false, bootedFromDisk: true, completedAt: SEABIOS.at });
     expect(recordInstallDone({ schema: 1 }, new Date(SEABIOS.at), true).install?.mediaAttached, 'never attaches media that was not').toBe(false);
+  });
+
+  it('an entry decides; media windock cannot name keep their CD under SeaBIOS only', () => {
+    expect(readsMediaAfterDiskBoot({ readsMediaAfterDiskBoot: true }, 'legacy')).toBe(true);
+    expect(readsMediaAfterDiskBoot({}, 'legacy')).toBe(false);
+    expect(readsMediaAfterDiskBoot(undefined, 'legacy')).toBe(true);
+    expect(readsMediaAfterDiskBoot(undefined, 'uefi')).toBe(false);
+    expect(readsMediaAfterDiskBoot(undefined, 'secure')).toBe(false);
   });
 
   it('the catalog marks exactly the families before Vista', () => {
