@@ -18,8 +18,9 @@
  *    then chain-loads the disk itself, so with the CD first SeaBIOS never says what booted. With
  *    the disk first, a blank disk fails (`Boot failed: not a bootable disk`) and SeaBIOS goes on
  *    to the CD (Setup starts); once Setup wrote a bootable disk, `Booting from Hard Disk...` is
- *    the firmware's word that the disk, not the CD, booted. OVMF keeps the CD first: its
- *    "Windows Boot Manager" line names what booted whatever the order.
+ *    the firmware's word that the disk, not the CD, booted (once its boot code did not refuse,
+ *    firmware-boot.ts; a disk whose boot code refuses gets the CD once, seabios-retry.ts). OVMF
+ *    keeps the CD first: its "Windows Boot Manager" line names what booted whatever the order.
  *  - Setup of 2000, XP, 2003 and 9x reads its CD after the first boot from the disk
  *    (catalog `readsMediaAfterDiskBoot`): their CD stays attached, behind the disk, once
  *    installed; so does an ISO with no install.wim (what their CDs are) under SeaBIOS. The setup
