@@ -14,6 +14,8 @@
  *    ("failed to load … Access Denied" instead when secure boot refuses an unsigned loader);
  *  - SeaBIOS prints "Booting from DVD/CD..." — on the serial console only with its serial console
  *    enabled (fw_cfg file `etc/sercon-port`, see SEABIOS_SERCON), else on the debug port 0x402.
+ * Under SeaBIOS an install boots the disk first (install-state.ts), so the CD, and a press for it,
+ * only comes when the disk cannot boot: pressing then is always right.
  * The Windows boot program's own prompt ("Press any key to boot from CD or DVD") is matched too,
  * for firmware that does not announce the start.
  *

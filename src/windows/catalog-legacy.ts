@@ -63,6 +63,7 @@ function old(row: OldRow): CatalogEntry {
     globals: [],
     acpiPowerButton: true,
     virtioOs: undefined,
+    readsMediaAfterDiskBoot: true,
     ...row,
   };
 }

@@ -113,6 +113,13 @@ export interface CatalogEntry {
   /** Folder of this Windows in the virtio-win driver tree (`<driver>/<os>/<arch>/`); undefined: none. */
   virtioOs: string | undefined;
   routes: readonly MediaRoute[];
+  /**
+   * Setup goes on reading its CD after the first boot from the disk (2000, XP, 2003: GUI-mode
+   * setup copies from the CD's I386 folder; 9x: hardware setup after the first reboot asks for the
+   * CD): the install CD stays attached, behind the disk, once Windows counts as installed
+   * (install-state.ts). Unset: the CD is detached.
+   */
+  readsMediaAfterDiskBoot?: true;
 }
 
 export const CATALOG: readonly CatalogEntry[] = [...MODERN_CATALOG, ...LEGACY_CATALOG];

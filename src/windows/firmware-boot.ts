@@ -15,7 +15,14 @@
  *  - SeaBIOS (with its serial console, fw_cfg etc/sercon-port) prints one line per device it
  *    tries: `Booting from DVD/CD...`, `Boot failed: Could not read from CDROM (code 0004)`,
  *    `Booting from Hard Disk...`. A CD that booted never hands back to SeaBIOS, so a
- *    `Booting from Hard Disk...` line means the setup CD is not what booted this time.
+ *    `Booting from Hard Disk...` line means the setup CD is not what booted this time. It is
+ *    printed *before* SeaBIOS reads the disk, though: a blank disk follows it with
+ *    `Boot failed: not a bootable disk`, and a disk whose MBR code finds no active partition hands
+ *    back (int 18h) and SeaBIOS goes on to `Booting from DVD/CD...`. A disk Setup partitioned but
+ *    did not finish has boot code that prints its own error (`BOOTMGR is missing`, `Missing
+ *    operating system`, ...), which the serial console mirrors as it mirrors every int 10h text.
+ *    So the SeaBIOS line is only a candidate: it counts once the guest resets after it (Setup's
+ *    next reboot) or it has stood for SEABIOS_DISK_CONFIRM_MS without any of those refusals.
  *
  * Pure: lines in, facts out.
  */
@@ -76,19 +83,47 @@ export interface WindowsBootRecord {
 
 export type FirmwareFact =
   | { kind: 'setup-started'; line: string }
+  /** SeaBIOS handed the machine to the disk's boot code; it counts once confirmed (see the header). */
+  | { kind: 'disk-started'; line: string }
+  /**
+   * The disk did not boot after all: SeaBIOS found no boot signature or went on to the next
+   * device (`bootCode: false`), or the disk's own boot code printed its error (`bootCode: true`:
+   * a disk Setup partitioned but did not finish).
+   */
+  | { kind: 'disk-not-bootable'; line: string; bootCode: boolean }
   | { kind: 'windows-from-disk'; record: WindowsBootRecord };
+
+/**
+ * How long a SeaBIOS `Booting from Hard Disk...` must stand without a refusal to count. The
+ * refusals come from a few sectors of boot code (MBR, boot sector, a look for BOOTMGR or NTLDR):
+ * seconds even under TCG; Windows itself prints nothing on this console.
+ */
+export const SEABIOS_DISK_CONFIRM_MS = 30_000;
+
+/** SeaBIOS's banner: printed at every reset. */
+const SEABIOS_BANNER = /SeaBIOS \(version /;
+/**
+ * What the boot code of a disk prints when it cannot go on: the Windows MBR, the NTFS/FAT boot
+ * sectors of NT 5 and NT 6, and bootmgr/NTLDR's own failures.
+ */
+const BOOT_CODE_FAILURE = /Invalid partition table|Error loading operating system|Missing operating system|(?:BOOTMGR|NTLDR) is (?:missing|compressed)|A disk read error occurred|Non-system disk or disk error|Disk error|An operating system wasn't found|Windows failed to start|Windows could not start/i;
 
 /**
  * Follows the console across one run: says when the install media starts (Setup's WinPE phase
  * begins) and, once, when the firmware starts Windows from the disk. `installed`: windock.json
  * already records it (then nothing is reported again, and the guest is never in WinPE).
+ * `settle(now)` confirms a SeaBIOS disk boot that has stood long enough; call it on a timer after
+ * a `disk-started` fact (feed calls it too).
  */
 export class FirmwareBootWatch {
   #installed: boolean;
   #setupRunning = false;
+  #pending: { record: WindowsBootRecord; since: number } | undefined;
+  readonly #confirmMs: number;
 
-  constructor(options: { installed: boolean }) {
+  constructor(options: { installed: boolean; confirmMs?: number }) {
     this.#installed = options.installed;
+    this.#confirmMs = options.confirmMs ?? SEABIOS_DISK_CONFIRM_MS;
   }
 
   /**
@@ -99,18 +134,55 @@ export class FirmwareBootWatch {
     return this.#setupRunning && !this.#installed;
   }
 
-  feed(raw: string, now: Date): FirmwareFact | undefined {
+  /** A SeaBIOS disk boot waits for its confirmation. */
+  get pending(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  feed(raw: string, now: Date): FirmwareFact[] {
+    if (this.#installed) return [];
+    const line = stripAnsi(raw).replace(/[\r\n]+$/, '').trim();
+    const facts = this.settle(now);
+    if (this.#pending) {
+      // The guest reset after running from the disk: its boot code did not refuse.
+      if (SEABIOS_BANNER.test(line)) return [...facts, ...this.#confirm()];
+      if (BOOT_CODE_FAILURE.test(line)) return [...facts, this.#refuse(line, true)];
+    }
     const parsed = parseFirmwareLine(raw);
-    if (!parsed || this.#installed) return undefined;
-    const line = stripAnsi(raw).trim();
+    if (!parsed) return facts;
+    if (this.#pending && parsed.firmware === 'seabios') facts.push(this.#refuse(line, false));
     if (startsOpticalMedia(parsed)) {
       this.#setupRunning = true;
-      return { kind: 'setup-started', line };
+      facts.push({ kind: 'setup-started', line });
+    } else if (startsWindowsFromDisk(parsed)) {
+      const record: WindowsBootRecord = { firmware: parsed.firmware, at: now.toISOString(), line };
+      if (parsed.firmware === 'ovmf') {
+        this.#installed = true;
+        facts.push({ kind: 'windows-from-disk', record });
+      } else {
+        this.#pending = { record, since: now.getTime() };
+        facts.push({ kind: 'disk-started', line });
+      }
     }
-    if (startsWindowsFromDisk(parsed)) {
-      this.#installed = true;
-      return { kind: 'windows-from-disk', record: { firmware: parsed.firmware, at: now.toISOString(), line } };
-    }
-    return undefined;
+    return facts;
+  }
+
+  /** Confirms a pending SeaBIOS disk boot once it has stood `confirmMs` unrefused. */
+  settle(now: Date): FirmwareFact[] {
+    if (!this.#pending || this.#installed || now.getTime() - this.#pending.since < this.#confirmMs) return [];
+    return this.#confirm();
+  }
+
+  #confirm(): FirmwareFact[] {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (!pending) return [];
+    this.#installed = true;
+    return [{ kind: 'windows-from-disk', record: pending.record }];
+  }
+
+  #refuse(line: string, bootCode: boolean): FirmwareFact {
+    this.#pending = undefined;
+    return { kind: 'disk-not-bootable', line, bootCode };
   }
 }

@@ -11,9 +11,25 @@
  * ISO, the setup image and its disk-wiping answer file are never attached again, and nothing ever
  * reinstalls over the disk. (Records of windock versions that decided on the first RDP answer,
  * `install.completedAt` without `windowsBoot`, count as installed too.)
+ *
+ * Two exceptions for SeaBIOS-era Windows:
+ *  - Boot order (`installBootOrder`): under SeaBIOS the disk boots before the CD while installing.
+ *    A Windows CD whose disk already holds an MBR asks "Press any key to boot from CD or DVD" and
+ *    then chain-loads the disk itself, so with the CD first SeaBIOS never says what booted. With
+ *    the disk first, a blank disk fails (`Boot failed: not a bootable disk`) and SeaBIOS goes on
+ *    to the CD (Setup starts); once Setup wrote a bootable disk, `Booting from Hard Disk...` is
+ *    the firmware's word that the disk, not the CD, booted (once its boot code did not refuse,
+ *    firmware-boot.ts; a disk whose boot code refuses gets the CD once, seabios-retry.ts). OVMF
+ *    keeps the CD first: its "Windows Boot Manager" line names what booted whatever the order.
+ *  - Setup of 2000, XP, 2003 and 9x reads its CD after the first boot from the disk
+ *    (catalog `readsMediaAfterDiskBoot`): their CD stays attached, behind the disk, once
+ *    installed; so does an ISO with no install.wim (what their CDs are) under SeaBIOS. The setup
+ *    image never is. Windows from Vista on has finished with its media when the disk boots
+ *    (Setup's WinPE phase is done).
  */
 import { basename, dirname, resolve } from 'node:path';
 import type { PersistedState } from '../state/state-file.js';
+import type { CatalogEntry } from './catalog.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
 
 export type InstallRecord = NonNullable<PersistedState['install']>;
@@ -26,6 +42,8 @@ export interface MediaPlanInput {
   mediaAttached: boolean;
   /** MANUAL=Y: the user installs by hand; no answer file. */
   manual: boolean;
+  /** Setup reads the CD after the first boot from the disk: the CD stays once installed (see above). */
+  keepsMedia?: boolean;
 }
 
 export interface MediaPlan {
@@ -49,12 +67,13 @@ export function isInstalled(install: InstallRecord | undefined, windowsBoot: Win
 
 export function planWindowsMedia(input: MediaPlanInput): MediaPlan {
   const { install, windowsBoot } = input;
-  if (windowsBoot) {
-    return { ...NOTHING, installed: true, reason: `Windows is installed: the firmware (${windowsBoot.firmware}) started it from the disk at ${windowsBoot.at}; the install media and the answer file stay detached` };
-  }
-  if (install?.completedAt) {
-    return { ...NOTHING, installed: true, reason: `Windows is installed (recorded at ${install.completedAt}); the install media and the answer file stay detached` };
-  }
+  const keep = input.keepsMedia === true && input.mediaAttached;
+  const stays = keep
+    ? 'the answer file stays detached; the install CD stays attached behind the disk, as this Setup reads it after its first boot from the disk'
+    : 'the install media and the answer file stay detached';
+  const installed = { ...NOTHING, attachInstallMedia: keep, installed: true } as const;
+  if (windowsBoot) return { ...installed, reason: `Windows is installed: the firmware (${windowsBoot.firmware}) started it from the disk at ${windowsBoot.at}; ${stays}` };
+  if (install?.completedAt) return { ...installed, reason: `Windows is installed (recorded at ${install.completedAt}); ${stays}` };
   if (input.mediaAttached) {
     return {
       attachInstallMedia: true,
@@ -67,6 +86,40 @@ export function planWindowsMedia(input: MediaPlanInput): MediaPlan {
     };
   }
   return { ...NOTHING, installed: false, reason: 'an existing disk with no install in progress: windock never reinstalls over it' };
+}
+
+/**
+ * Whether the Setup on this media reads its CD after the first boot from the disk (catalog
+ * `readsMediaAfterDiskBoot`: 2000, XP, 2003, 9x). Media windock cannot name (no install.wim, what
+ * those CDs are) count as such under SeaBIOS, where they are likely; a CD kept behind the disk
+ * costs nothing there.
+ */
+export function readsMediaAfterDiskBoot(entry: Pick<CatalogEntry, 'readsMediaAfterDiskBoot'> | undefined, firmware: 'legacy' | 'uefi' | 'secure'): boolean {
+  return entry ? entry.readsMediaAfterDiskBoot === true : firmware === 'legacy';
+}
+
+export interface BootOrder {
+  /** The system disk boots before the install CD. */
+  diskFirst: boolean;
+  reason: string;
+}
+
+/** Where the disk goes in the boot order of a run with the install CD attached (see the header). */
+export function installBootOrder(firmware: 'legacy' | 'uefi' | 'secure', plan: Pick<MediaPlan, 'installed'>): BootOrder {
+  if (plan.installed) return { diskFirst: true, reason: 'Windows is installed: the disk boots, the CD only holds files Setup still reads' };
+  if (firmware === 'legacy') {
+    return {
+      diskFirst: true,
+      reason: 'SeaBIOS tries the disk first: a blank disk fails and the CD boots Setup; once Setup made the disk bootable, "Booting from Hard Disk..." says the disk, not the CD, booted',
+    };
+  }
+  return { diskFirst: false, reason: 'OVMF boots the install media first; its "Windows Boot Manager" line says when Windows starts from the disk' };
+}
+
+/** The drives with the boot order applied: the system disk and the install CD swap places as `order` says. */
+export function applyBootOrder<D extends { id: string; media: string; bootIndex: number | undefined }>(drives: readonly D[], order: BootOrder): D[] {
+  const [disk, cd] = order.diskFirst ? [1, 2] : [2, 1];
+  return drives.map((d) => (d.id === 'system' ? { ...d, bootIndex: disk } : d.media === 'cdrom' && d.bootIndex !== undefined ? { ...d, bootIndex: cd } : d));
 }
 
 /**
@@ -84,11 +137,12 @@ export function downloadedIsoToRemove(state: PersistedState, storageDir: string,
 
 /**
  * The state change when the firmware started Windows from the disk: install done, media detached
- * from the next start on. Idempotent: a recorded completion keeps its first date.
+ * from the next start on (`keepMedia`: the CD stays, see the header). Idempotent: a recorded
+ * completion keeps its first date.
  */
-export function recordInstallDone(state: PersistedState, now: Date): PersistedState {
+export function recordInstallDone(state: PersistedState, now: Date, keepMedia = false): PersistedState {
   if (state.install?.completedAt) return state;
-  return { ...state, install: { mediaAttached: false, bootedFromDisk: true, completedAt: now.toISOString() } };
+  return { ...state, install: { mediaAttached: keepMedia && state.install?.mediaAttached === true, bootedFromDisk: true, completedAt: now.toISOString() } };
 }
 
 /** The state change before launching with the media attached. */

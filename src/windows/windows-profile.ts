@@ -18,6 +18,7 @@ import { stateSlice, type PersistedState, type StateFile } from '../state/state-
 import type { ResolveVersionMedia } from '../storage/prepare.js';
 import type { RunContext } from '../supervisor/context.js';
 import { CATALOG, installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
+import type { FirmwareFact } from './firmware-boot.js';
 import { chooseFromMedia } from './iso-choice.js';
 import { readOwnMedia, type OwnMedia } from './own-media.js';
 import { windowsSettings } from './settings.js';
@@ -134,15 +135,50 @@ async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: ty
   }
   const log = ctx.log.child({ component: 'windows' });
   const keys = createBootKeyHandler({ watcher: install.watcher, log, signal: ctx.signal });
-  const { FirmwareBootWatch } = await import('./firmware-boot.js');
+  const { FirmwareBootWatch, SEABIOS_DISK_CONFIRM_MS } = await import('./firmware-boot.js');
   const firmware = new FirmwareBootWatch({ installed: install.plan.installed });
-  const onFirmwareLine = (line: string): void => {
-    const fact = firmware.feed(line, new Date());
-    if (fact?.kind === 'setup-started') log.info({ line: fact.line }, 'the install media started: Setup runs (it ignores the power button until Windows boots from the disk)');
-    if (fact?.kind !== 'windows-from-disk') return;
-    log.info({ firmware: fact.record.firmware, line: fact.record.line }, 'the firmware started Windows from the disk: installed; the install media and the answer file are detached from the next start');
-    stage.recordWindowsBooted(ctx.state, fact.record).catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
+  // SeaBIOS, disk first: a disk whose boot code refuses gets the CD once (seabios-retry.ts).
+  const cd = install.drives.find((d) => d.media === 'cdrom');
+  const retry = !install.plan.installed && storage.firmware.mode === 'legacy' && cd?.bootIndex !== undefined
+    ? (await import('./seabios-retry.js')).createCdRetry({ id: cd.id, bootIndex: cd.bootIndex }, ctx.signal)
+    : undefined;
+  const retryStep = (step: Promise<string | undefined> | undefined): void =>
+    void step?.then(
+      (done) => done && log.info({}, done),
+      (error: Error) => log.warn({ err: error.message }, 'could not change the boot order over QMP: the guest stays at its boot code\'s message; the next start tries again'),
+    );
+  let confirmTimer: NodeJS.Timeout | undefined;
+  const stopTimer = (): void => void (confirmTimer && clearTimeout(confirmTimer));
+  ctx.signal.addEventListener('abort', stopTimer, { once: true });
+  const onFacts = (facts: readonly FirmwareFact[]): void => {
+    for (const fact of facts) {
+      if (fact.kind === 'setup-started') {
+        log.info({ line: fact.line }, 'the install media started: Setup runs (it ignores the power button until Windows boots from the disk)');
+        retryStep(retry?.onSetupStarted());
+      }
+      if (fact.kind === 'disk-started') {
+        log.info({ line: fact.line }, 'SeaBIOS starts the disk: it counts as Windows booting from the disk unless its boot code refuses, or once the guest resets');
+        // Bounded: one timer per disk start, cleared at the end of the run.
+        stopTimer();
+        confirmTimer = setTimeout(() => onFacts(firmware.settle(new Date())), SEABIOS_DISK_CONFIRM_MS + 500);
+        confirmTimer.unref();
+      }
+      if (fact.kind === 'disk-not-bootable') {
+        stopTimer();
+        if (fact.bootCode) {
+          log.warn({ line: fact.line }, 'the disk\'s boot code found no Windows to start: Setup has not finished writing it; the install is not recorded as done');
+          retryStep(retry?.onDiskRefused());
+        } else log.info({ line: fact.line }, 'the disk is not bootable yet: the install media boots next');
+      }
+      if (fact.kind !== 'windows-from-disk') continue;
+      stopTimer();
+      log.info({ firmware: fact.record.firmware, line: fact.record.line }, install.keepsMedia
+        ? 'the firmware started Windows from the disk: installed; the answer file is detached from the next start, the install CD stays (this Setup reads it after its first boot from the disk)'
+        : 'the firmware started Windows from the disk: installed; the install media and the answer file are detached from the next start');
+      stage.recordWindowsBooted(ctx.state, fact.record, install.keepsMedia).catch((error: Error) => log.warn({ err: error.message }, 'could not record the install state'));
+    }
   };
+  const onFirmwareLine = (line: string): void => onFacts(firmware.feed(line, new Date()));
   return {
     drives: install.drives,
     extraArgs,
@@ -151,7 +187,10 @@ async function prepareInstall(ctx: RunContext, storage: StorageResult, stage: ty
         keys.onSerialLine(line);
         onFirmwareLine(line);
       },
-      onRunning: (execute) => keys.attach((command, args, signal) => execute(command, args, signal)),
+      onRunning: (execute) => {
+        keys.attach((command, args, signal) => execute(command, args, signal));
+        retry?.attach(execute);
+      },
       ignoresPowerButton: () => firmware.inSetup,
     },
     recordsInstall: true,

@@ -18,7 +18,7 @@ import { stateSlice, type StateFile } from '../state/state-file.js';
 import { BootKeyWatcher } from './boot-key.js';
 import { installsHandsOff, resolveVersion, type CatalogEntry } from './catalog.js';
 import type { WindowsBootRecord } from './firmware-boot.js';
-import { downloadedIsoToRemove, planWindowsMedia, recordInstallDone, type MediaPlan } from './install-state.js';
+import { applyBootOrder, downloadedIsoToRemove, installBootOrder, isInstalled, planWindowsMedia, readsMediaAfterDiskBoot, recordInstallDone, type MediaPlan } from './install-state.js';
 import { answerFileInput } from './answer-input.js';
 import { applyMediaChoice, chooseFromMedia, installMediaDecision, type MediaChoice } from './iso-choice.js';
 import type { OwnMedia } from './own-media.js';
@@ -73,22 +73,24 @@ export interface WindowsInstallDeps {
 }
 
 export interface WindowsInstall {
-  /** The storage drives plus the setup image when one is attached. */
+  /** The storage drives plus the setup image when one is attached, in the boot order of this run. */
   drives: DriveSpec[];
   /** Feed it the serial console; it says when to press keys. */
   watcher: BootKeyWatcher;
   plan: MediaPlan;
   setup: SetupImage | undefined;
+  /** Setup reads the install CD after its first boot from the disk: it stays attached once installed. */
+  keepsMedia: boolean;
 }
 
 /**
  * The firmware said it started Windows from the disk: the install is done. The install record
- * (media detached from the next start on) and the firmware's line are written in one atomic
- * update of windock.json.
+ * (media detached from the next start on, unless `keepMedia`) and the firmware's line are written
+ * in one atomic update of windock.json.
  */
-export async function recordWindowsBooted(state: StateFile, record: WindowsBootRecord): Promise<void> {
+export async function recordWindowsBooted(state: StateFile, record: WindowsBootRecord, keepMedia = false): Promise<void> {
   await state.update((s) => {
-    const next = recordInstallDone(s, new Date(record.at));
+    const next = recordInstallDone(s, new Date(record.at), keepMedia);
     WINDOWS_BOOT_RECORD.put(next, record);
     return next;
   });
@@ -102,20 +104,25 @@ export async function prepareWindowsInstall(
   deps: WindowsInstallDeps,
 ): Promise<WindowsInstall> {
   const log = ctx.log.child({ component: 'windows' });
-  const idle = (plan: MediaPlan, drives = storage.drives): WindowsInstall => ({ drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined });
+  const idle = (plan: MediaPlan, drives = storage.drives, keepsMedia = false): WindowsInstall => ({ drives, watcher: new BootKeyWatcher({ armed: false }), plan, setup: undefined, keepsMedia });
   const state = await ctx.state.read();
   const windowsBoot = await WINDOWS_BOOT_RECORD.read(ctx.state);
   const installMedia = storage.drives.find((d) => d.media === 'cdrom');
-  // Installed: the ISO goes (a windock that decided on the first RDP answer left it recorded as
-  // attached), and stays gone; REMOVE=Y deletes windock's own download.
-  const detached = async (plan: MediaPlan): Promise<WindowsInstall> => {
+  if (isInstalled(state.install, windowsBoot)) {
+    // Installed: the ISO goes (a windock that decided on the first RDP answer left it recorded as
+    // attached), and stays gone; REMOVE=Y deletes windock's own download. The CD of a Setup that
+    // still reads it stays, behind the disk.
+    const keepsMedia = installMedia !== undefined && readsMediaAfterDiskBoot((await ownMediaEntry(ctx, installMedia.path, deps.media, log)).entry, storage.firmware.mode);
+    const plan = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: installMedia !== undefined, manual: true, keepsMedia });
+    if (keepsMedia) {
+      if (ctx.config.remove) log.info({ iso: installMedia.path }, 'REMOVE=Y: the install ISO stays, as this Setup reads it after its first boot from the disk');
+      return idle(plan, applyBootOrder(storage.drives, installBootOrder(storage.firmware.mode, plan)), true);
+    }
     if (installMedia) await ctx.state.update((s) => void (s.install && (s.install.mediaAttached = false)));
     await removeDownloadedIso(ctx, log);
     return idle(plan, storage.drives.filter((d) => d !== installMedia));
-  };
-  const installed = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: installMedia !== undefined, manual: true });
-  if (installed.installed) return detached(installed);
-  if (!installMedia) return idle(installed);
+  }
+  if (!installMedia) return idle(planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: false, manual: true }));
 
   // Your own ISO (/boot.iso, /custom.iso, BOOT=*.iso, VERSION=<URL>): its install image says which Windows it is.
   const media = await ownMediaEntry(ctx, installMedia.path, deps.media, log);
@@ -126,7 +133,11 @@ export async function prepareWindowsInstall(
   if (manual && !ctx.config.manual && profile) log.info({ version: profile.entry.key }, `${profile.entry.product} installs by hand in the viewer: windock has no answer file for it`);
   const plan = planWindowsMedia({ install: state.install, windowsBoot, mediaAttached: true, manual });
   log.info({ plan: { installMedia: plan.attachInstallMedia, setupImage: plan.attachSetupImage, pressKeys: plan.pressBootKeys }, reason: plan.reason }, 'Windows install media plan');
-  if (!profile) return { ...idle(plan), watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }) };
+  const order = installBootOrder(storage.firmware.mode, plan);
+  const drives = applyBootOrder(storage.drives, order);
+  log.info({ diskFirst: order.diskFirst }, `boot order: ${order.diskFirst ? 'the disk, then the install CD' : 'the install CD, then the disk'} (${order.reason})`);
+  const keepsMedia = readsMediaAfterDiskBoot(media.entry, storage.firmware.mode);
+  if (!profile) return { ...idle(plan, drives, keepsMedia), watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }) };
   const system = storage.drives.find((d) => d.id === 'system');
 
   let setup: SetupImage | undefined;
@@ -163,10 +174,11 @@ export async function prepareWindowsInstall(
     );
   }
   return {
-    drives: setup ? [...storage.drives, setup.drive] : storage.drives,
+    drives: setup ? [...drives, setup.drive] : drives,
     watcher: new BootKeyWatcher({ armed: plan.pressBootKeys }),
     plan,
     setup,
+    keepsMedia,
   };
 }
 

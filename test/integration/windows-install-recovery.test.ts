@@ -15,9 +15,10 @@
  *    replaced by one that does not boot, so OVMF goes on to the next option, as it does when
  *    Windows' "Press any key" prompt times out. The line windock reads is then OVMF's own:
  *    `BdsDxe: starting Boot0009 "Windows Boot Manager" from HD(1,MBR,…)/\EFI\BOOT\BOOTX64.EFI`.
- * A second case does the same under SeaBIOS from an install record left in progress: the CD does
- * not boot, SeaBIOS says `Booting from Hard Disk...` on the serial console windock enabled
- * (fw_cfg etc/sercon-port), and that line is recorded.
+ * A second case does the same under SeaBIOS from an install record left in progress: the disk
+ * boots before the CD (a SeaBIOS install's order), SeaBIOS says `Booting from Hard Disk...` on the
+ * serial console windock enabled (fw_cfg etc/sercon-port), and that line, unrefused by the disk's
+ * boot code, is recorded (windows-legacy-boot-order.test.ts has the rest of the SeaBIOS side).
  * The asserts are on windock's log and windock.json, never on timing.
  */
 import { execFileSync } from 'node:child_process';

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/core/log.js';
 import type { DriveSpec } from '../../src/qemu/vm-spec.js';
 import { StateFile } from '../../src/state/state-file.js';
 import { StatusStore } from '../../src/supervisor/status.js';
-import { driversAvailable, prepareWindowsInstall, systemDiskNumber, windowsProfile } from '../../src/windows/windows-stage.js';
+import { driversAvailable, prepareWindowsInstall, systemDiskNumber, WINDOWS_BOOT_RECORD, windowsProfile } from '../../src/windows/windows-stage.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -49,6 +49,29 @@ describe('Windows stage', () => {
     const storage = await storageWith({ id: 'system', path: disk, format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 1 });
     const win = await prepareWindowsInstall(ctx, { ...storage, firmware: { mode: 'legacy' } }, { oemDir: join(dir, 'no-oem'), driverDir: undefined });
     expect({ ids: win.drives.map((d) => d.id), setup: win.setup, keys: win.plan.pressBootKeys }).toEqual({ ids: ['system', 'install'], setup: undefined, keys: true });
+    // SeaBIOS: the disk boots before the CD (a blank disk fails, the CD boots Setup).
+    expect(win.drives.map((d) => d.bootIndex)).toEqual([1, 2]);
+  });
+
+  it('installed under SeaBIOS: XP keeps its CD behind the disk (GUI-mode setup reads it), without answer file or keys; 7 detaches it', async () => {
+    const disk = join(dir, 'storage', 'data.qcow2');
+    await mkdir(join(dir, 'storage'), { recursive: true });
+    await execa('qemu-img', ['create', '-f', 'qcow2', disk, '1G']);
+    const booted = { firmware: 'seabios' as const, at: '2026-12-01T12:00:00.000Z', line: 'Booting from Hard Disk...' };
+    for (const [version, keeps] of [['xp', true], ['7', false]] as const) {
+      const ctx = context({ VERSION: version });
+      await ctx.state.update((s) => {
+        s.install = { mediaAttached: true, bootedFromDisk: true, completedAt: booted.at };
+        WINDOWS_BOOT_RECORD.put(s, booted);
+      });
+      const storage = await storageWith({ id: 'system', path: disk, format: 'qcow2', media: 'disk', bus: 'ide', readOnly: false, bootIndex: 1 });
+      const win = await prepareWindowsInstall(ctx, { ...storage, firmware: { mode: 'legacy' } }, { oemDir: join(dir, 'no-oem'), driverDir: undefined });
+      const seen = JSON.stringify({ version, drives: win.drives, plan: win.plan, state: await ctx.state.read() });
+      expect(win.plan, seen).toMatchObject({ installed: true, attachInstallMedia: keeps, attachSetupImage: false, pressBootKeys: false });
+      expect(win.drives.map((d) => [d.id, d.bootIndex]), seen).toEqual(keeps ? [['system', 1], ['install', 2]] : [['system', 1]]);
+      expect(win.keepsMedia, seen).toBe(keeps);
+      expect((await ctx.state.read()).install?.mediaAttached, seen).toBe(keeps);
+    }
   });
 
   it('blank disk: builds the setup image with the answer file, arms the key presses', async () => {

@@ -3,11 +3,12 @@
  * (test/unit/windows/recordings, made by record.sh there): OVMF starting a "Windows Boot Manager"
  * option from a hard-drive device path (a real boot entry written into OVMF's variable store,
  * test/fixtures/ovmf-vars.ts), OVMF starting a DVD, SeaBIOS booting the disk, SeaBIOS booting a CD,
- * and SeaBIOS falling through from an unbootable CD to the disk.
+ * SeaBIOS falling through from an unbootable CD to the disk, and, with the disk first, from a blank
+ * disk to a CD, and a disk whose MBR code prints an error (test/fixtures/bios-boot.ts).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FirmwareBootWatch, parseFirmwareLine, startsWindowsFromDisk, type FirmwareFact } from '../../../src/windows/firmware-boot.js';
+import { FirmwareBootWatch, parseFirmwareLine, SEABIOS_DISK_CONFIRM_MS, startsWindowsFromDisk, type FirmwareFact } from '../../../src/windows/firmware-boot.js';
 
 const recording = (name: string) => readFileSync(new URL(`./recordings/${name}`, import.meta.url), 'latin1');
 const lines = (text: string) => text.split(/\r\n|\r|\n/);
@@ -15,7 +16,7 @@ const NOW = new Date('2026-12-01T12:00:00.000Z');
 
 function watch(text: string, installed = false): { facts: FirmwareFact[]; watcher: FirmwareBootWatch } {
   const watcher = new FirmwareBootWatch({ installed });
-  const facts = lines(text).flatMap((line) => watcher.feed(line, NOW) ?? []);
+  const facts = lines(text).flatMap((line) => watcher.feed(line, NOW));
   return { facts, watcher };
 }
 
@@ -74,15 +75,53 @@ describe('FirmwareBootWatch on recorded consoles', () => {
     expect(watcher.inSetup).toBe(false);
   });
 
-  it('SeaBIOS: "Booting from Hard Disk..." counts; "Booting from DVD/CD..." is Setup', () => {
-    expect(watch(recording('seabios-sercon-hard-disk.serial.log')).facts).toMatchObject([{ kind: 'windows-from-disk', record: { firmware: 'seabios', line: 'Booting from Hard Disk...' } }]);
+  it('SeaBIOS: "Booting from Hard Disk..." is a candidate that counts once the guest resets or it stood long enough unrefused; "Booting from DVD/CD..." is Setup', () => {
+    const disk = watch(recording('seabios-sercon-hard-disk.serial.log'));
+    expect(disk.facts).toEqual([{ kind: 'disk-started', line: 'Booting from Hard Disk...' }]);
+    expect(disk.watcher.pending).toBe(true);
+    // Not yet: it has not stood SEABIOS_DISK_CONFIRM_MS.
+    expect(disk.watcher.settle(new Date(NOW.getTime() + SEABIOS_DISK_CONFIRM_MS - 1))).toEqual([]);
+    expect(disk.watcher.settle(new Date(NOW.getTime() + SEABIOS_DISK_CONFIRM_MS))).toEqual([
+      { kind: 'windows-from-disk', record: { firmware: 'seabios', at: NOW.toISOString(), line: 'Booting from Hard Disk...' } },
+    ]);
+    expect(disk.watcher.settle(new Date(NOW.getTime() + 2 * SEABIOS_DISK_CONFIRM_MS)), 'once').toEqual([]);
+    // The guest reset after running from the disk (Setup's next reboot): counts at once.
+    const reset = watch(`${recording('seabios-sercon-hard-disk.serial.log')}\n${recording('seabios-sercon-hard-disk.serial.log')}`);
+    expect(reset.facts.map((f) => f.kind)).toEqual(['disk-started', 'windows-from-disk']);
     const cd = watch(recording('seabios-sercon-cdrom.serial.log'));
     expect(cd.facts.map((f) => f.kind)).toEqual(['setup-started']);
     expect(cd.watcher.inSetup).toBe(true);
     // The CD failed to boot and SeaBIOS went on to the disk: the CD is not what booted.
     const fellThrough = watch(recording('seabios-sercon-cd-failed-hard-disk.serial.log'));
-    expect(fellThrough.facts.map((f) => f.kind)).toEqual(['setup-started', 'windows-from-disk']);
-    expect(fellThrough.watcher.inSetup).toBe(false);
+    expect(fellThrough.facts.map((f) => f.kind)).toEqual(['setup-started', 'disk-started']);
+  });
+
+  it('SeaBIOS, disk first: a blank disk is refused by SeaBIOS itself, the CD boots Setup, nothing is recorded', () => {
+    const { facts, watcher } = watch(recording('seabios-sercon-blank-disk-then-cd.serial.log'));
+    expect(facts).toEqual([
+      { kind: 'disk-started', line: 'Booting from Hard Disk...' },
+      { kind: 'disk-not-bootable', line: 'Boot failed: not a bootable disk', bootCode: false },
+      { kind: 'setup-started', line: 'Booting from DVD/CD...' },
+    ]);
+    expect(watcher.pending).toBe(false);
+    expect(watcher.settle(new Date(NOW.getTime() + 10 * SEABIOS_DISK_CONFIRM_MS))).toEqual([]);
+    expect(watcher.inSetup).toBe(true);
+  });
+
+  it('SeaBIOS, disk first: a disk whose own boot code prints its error (Setup partitioned it, did not finish) is no install', () => {
+    const { facts, watcher } = watch(recording('seabios-sercon-disk-boot-code-fails.serial.log'));
+    expect(facts).toEqual([
+      { kind: 'disk-started', line: 'Booting from Hard Disk...' },
+      { kind: 'disk-not-bootable', line: 'Missing operating system', bootCode: true },
+    ]);
+    expect(watcher.settle(new Date(NOW.getTime() + 10 * SEABIOS_DISK_CONFIRM_MS))).toEqual([]);
+    // What Windows' boot sectors print, and a disk whose MBR code hands back (int 18h): SeaBIOS goes on.
+    for (const refusal of ['BOOTMGR is missing', 'NTLDR is missing', 'A disk read error occurred', 'Invalid partition table', 'Booting from DVD/CD...']) {
+      const w = new FirmwareBootWatch({ installed: false });
+      w.feed('Booting from Hard Disk...', NOW);
+      expect(w.feed(refusal, NOW).map((f) => f.kind), refusal).toEqual(refusal.startsWith('Booting') ? ['disk-not-bootable', 'setup-started'] : ['disk-not-bootable']);
+      expect(w.settle(new Date(NOW.getTime() + SEABIOS_DISK_CONFIRM_MS)), refusal).toEqual([]);
+    }
   });
 
   it('already installed: reports nothing and is never in WinPE', () => {

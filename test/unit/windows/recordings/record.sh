@@ -62,3 +62,20 @@ if [ -n "${GUEST:-}" ]; then
     -fw_cfg name=etc/sercon-port,file=sercon-port.bin -chardev file,id=s,path=fall.serial -serial chardev:s || true
   head -c 700 fall.serial > "$out/seabios-sercon-cd-failed-hard-disk.serial.log"
 fi
+
+# SeaBIOS with the disk before the CD (how windock orders a SeaBIOS install): a blank disk fails
+# and the CD boots, and a disk with an MBR whose code prints an error (as a disk Setup partitioned
+# but did not finish does). The boot code is test/fixtures/bios-boot.ts's, compiled like above.
+repo=$(cd "$(dirname "$0")/../../../.." && pwd)
+"$repo/node_modules/.bin/tsc" --target es2022 --module nodenext --moduleResolution nodenext --types node \
+  --typeRoots "$repo/node_modules/@types" --outDir "$work/js" "$repo/test/fixtures/bios-boot.ts"
+node --input-type=module -e "import { buildBiosBootCd, buildMbrDisk } from '$work/js/bios-boot.js';
+  buildBiosBootCd('$work', '$work/bios-cd.iso', 'windock-cd: booted'); buildMbrDisk('$work/mbr.raw', 'Missing operating system');"
+qemu-img create -f qcow2 blank.qcow2 64M >/dev/null
+for case in blank-disk-then-cd:blank.qcow2:qcow2 disk-boot-code-fails:mbr.raw:raw; do
+  IFS=: read -r name file format <<<"$case"
+  timeout 20 qemu-system-x86_64 -accel tcg -machine q35 -nodefaults -display none -vga std -m 256 \
+    -drive file="$file",if=none,id=d0,format="$format" -device ide-hd,drive=d0,bus=ide.0,bootindex=1 \
+    -drive media=cdrom,file=bios-cd.iso,if=none,id=cd,readonly=on -device ide-cd,drive=cd,bus=ide.1,bootindex=2 \
+    -fw_cfg name=etc/sercon-port,file=sercon-port.bin -chardev file,id=s,path="$out/seabios-sercon-$name.serial.log" -serial chardev:s || true
+done
