@@ -46,7 +46,7 @@ describe('DEVICE as the system disk', () => {
     expect(execFileSync('blockdev', ['--getsize64', loop], { encoding: 'utf8' }).trim()).toBe(String(200 * 2 ** 20));
   }, 600_000);
 
-  it('installs onto a blank device from an ISO, the ISO first, and records the install', async () => {
+  it('installs onto a blank device from an ISO (SeaBIOS: the device first, its blank MBR hands over to the ISO) and records the install', async () => {
     const dir = await tempDir('device-blank');
     dirs.push(dir);
     const loop = loopDevice(join(dir, 'blank.raw'), '64M');
@@ -61,8 +61,10 @@ describe('DEVICE as the system disk', () => {
     const argv = argvOf(run.lines);
     const cd = argv.find((a) => a.startsWith('ide-cd,drive=install'));
     const system = argv.find((a) => a.includes('drive=system') && a.startsWith('scsi-hd'));
-    expect(cd, argv.join(' ')).toContain('bootindex=1');
-    expect(system, argv.join(' ')).toContain('bootindex=2');
+    // windows/install-state.ts: under SeaBIOS the disk goes first while installing, so that
+    // "Booting from Hard Disk..." can say when the install reached the disk.
+    expect(system, argv.join(' ')).toContain('bootindex=1');
+    expect(cd, argv.join(' ')).toContain('bootindex=2');
     expect(argv.join(' ')).toContain(`driver=host_device,filename=${loop}`);
     const state = JSON.parse(await readFile(join(storage, 'windock.json'), 'utf8')) as { install?: { mediaAttached: boolean; bootedFromDisk: boolean } };
     expect(state.install, JSON.stringify(state)).toEqual({ mediaAttached: true, bootedFromDisk: false });
