@@ -10,7 +10,6 @@ import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
-import { download } from './download.js';
 import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
 import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
@@ -74,9 +73,13 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
   });
 };
 
-/** The real downloader: resumable, verified (download.ts). */
+/**
+ * The real downloader: resumable, verified (download.ts). Imported on first use: a start that
+ * finds its disk (most of them) never downloads, and the downloader's modules (pieces,
+ * sidecar, writer worker) would cost their load time before QEMU starts.
+ */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
+  (await (await import('./download.js')).download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {
@@ -220,15 +223,18 @@ async function observeSystemDisk(
   if (other) log.warn({ used: chosen.path, ignored: other.path }, 'two system disks found; using the one matching DISK_FMT');
   // The format is given (-f), never probed: a raw disk whose guest wrote a qcow2 header into it
   // must not be mistaken for a qcow2 (QEMU's warning on probing raw images).
-  const info = await qemuImg.info(chosen.path, chosen.format, { signal });
+  // Two read-only qemu-img runs (-U) side by side: the partition table is only needed to guess
+  // the firmware of a disk with no record, and never depends on what `info` says.
+  const [info, partitionScheme] = await Promise.all([
+    qemuImg.info(chosen.path, chosen.format, { signal }),
+    state.bootMode === undefined ? readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
+  ]);
   return {
     path: chosen.path,
     format: chosen.format,
     virtualSize: info.virtualSize,
     backingFile: info.fullBackingFile,
-    // Only needed to guess the firmware of a disk with no record.
-    partitionScheme:
-      state.bootMode === undefined ? await readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
+    partitionScheme,
   };
 }
 
