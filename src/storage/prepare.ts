@@ -10,7 +10,7 @@ import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
-import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
+import { checkDiskIfUncleanlyClosed, diskOpenChange, recordDiskClosed } from './disk-check.js';
 import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import { extractBox, fileNameFromUrl, identityOf, isUrl, looksLikeBox, observeMedia, publicUrl, readPartitionScheme, type MediaSource } from './media.js';
@@ -155,16 +155,16 @@ export async function prepareStorage(
   if (disk) {
     await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
   }
-  // Intent first: a crash after the disk was made must still find the install state recorded.
-  await recordPlan(ctx, plan);
+  // Intent first: a crash after the disk was made must still find the install state recorded —
+  // and the disk marked open (before QEMU opens it, and before an action grows it: a crash on
+  // the way means a check at the next start), in the same synced write.
+  await recordPlan(ctx, plan, await diskOpenChange(ctx.state, plan.systemDisk.path));
   const base = await applyActions(deps.qemuImg, plan.actions, ctx.signal, log);
   // The base's identity, compared on every later start (a changed base corrupts the overlay). An
   // overlay found without a record (made by hand, or a crash right after creation) is trusted on
   // first use.
   const recordBase = base ?? (disk?.backingFile && !state.base ? disk.backingFile : undefined);
   if (recordBase) await recordBaseIdentity(ctx, recordBase);
-
-  await recordDiskOpen(ctx.state, plan.systemDisk.path);
 
   const firmware = await prepareFirmware(plan.bootMode.mode, deps.firmwareDir, storageDir);
   if (firmware.varsCreated && firmware.spec.mode !== 'legacy') {
@@ -383,14 +383,15 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   await syncPath(dirname(target));
 }
 
-async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
+async function recordPlan(ctx: RunContext, plan: StoragePlan, diskOpen: ((s: PersistedState) => void) | undefined): Promise<void> {
   const record = plan.record;
-  if (!record.media && !record.install && !record.bootMode && !record.diskBus) return;
+  if (!record.media && !record.install && !record.bootMode && !record.diskBus && !diskOpen) return;
   await ctx.state.update((s) => {
     if (record.media) s.media = record.media;
     if (record.install) s.install = record.install;
     if (record.bootMode) s.bootMode = record.bootMode;
     if (record.diskBus) s.diskBus = record.diskBus;
+    diskOpen?.(s);
   });
 }
 
