@@ -73,11 +73,7 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
   });
 };
 
-/**
- * The real downloader: resumable, verified (download.ts). Imported on first use: a start that
- * finds its disk (most of them) never downloads, and the downloader's modules (pieces,
- * sidecar, writer worker) would cost their load time before QEMU starts.
- */
+/** The real downloader (download.ts), loaded on first use: a start that finds its disk never downloads. */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
   (await (await import('./download.js')).download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
 
@@ -223,8 +219,7 @@ async function observeSystemDisk(
   if (other) log.warn({ used: chosen.path, ignored: other.path }, 'two system disks found; using the one matching DISK_FMT');
   // The format is given (-f), never probed: a raw disk whose guest wrote a qcow2 header into it
   // must not be mistaken for a qcow2 (QEMU's warning on probing raw images).
-  // Two read-only qemu-img runs (-U) side by side: the partition table is only needed to guess
-  // the firmware of a disk with no record, and never depends on what `info` says.
+  // Side by side (both read-only, -U); the partition table only guesses a disk's firmware.
   const [info, partitionScheme] = await Promise.all([
     qemuImg.info(chosen.path, chosen.format, { signal }),
     state.bootMode === undefined ? readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
