@@ -145,27 +145,37 @@ export async function runApp(options: AppOptions): Promise<number> {
     // First of all: a read-only or unwritable STORAGE is one clear exit 2 before anything is touched.
     await adapters.ensureStorageDir(options.config.storage);
     await adapters.prepareRunDir(options.config.runDir);
+    // The host checks wait on short programs (iptables, ip) and touch nothing windock builds:
+    // they run while the control socket and the web server open, and their answer is awaited
+    // where the run needs it, so a host that fails them still exits 3 before anything else starts.
+    const hostChecked = adapters.preflight(ctx);
+    hostChecked.catch(() => undefined);
     const lab = (run.lab = await adapters.startLab(ctx));
     resources.push(lab.server);
     const web = await adapters.startWebServer({ port: options.config.webPort, status: supervisor.status, log: log.child({ component: 'http' }) });
     resources.push({ name: 'web server', close: () => web.close() });
+    const host = await hostChecked;
 
-    const host = await adapters.preflight(ctx);
-    const token = await adapters.resolveWebToken(ctx);
-    const vncSocket = join(options.config.runDir, 'vnc.sock');
-    run.viewer = lazyViewer(ctx, adapters.loadViewer, web, { vncSocket, token, lab: lab.handle }, resources);
-
+    // The viewer token (a windock.json write, fsynced, on a first start) is made while swtpm
+    // starts: neither reads what the other writes (StateFile serializes the writes).
+    const tokenResolved = adapters.resolveWebToken(ctx);
+    tokenResolved.catch(() => undefined);
     const profile = await guestLoading;
     const recorded = await ctx.state.read();
     const settled = profile.settle(options.config, recorded, log);
     // The TPM before storage: a swtpm that cannot start may change the firmware (tpm-stage.ts),
     // and storage makes the variable store, the guest profile the answer file, from that mode.
-    const early = await startTpmStage({ ...ctx, config: settled }, () => adapters.startTpm({ ...ctx, config: settled }), {
+    const tpmStarted = startTpmStage({ ...ctx, config: settled }, () => adapters.startTpm({ ...ctx, config: settled }), {
       userBootMode: options.config.bootMode,
       recordedBootMode: recorded.bootMode,
       guestInstallsWithoutTpm: profile.installsWithoutTpm,
     });
+    // A swtpm started while the token failed is still taken down: it joins the resources first.
+    const early = await tpmStarted.finally(() => tokenResolved.catch(() => undefined));
     if (early.tpm) resources.push(early.tpm);
+    const token = await tokenResolved;
+    const vncSocket = join(options.config.runDir, 'vnc.sock');
+    run.viewer = lazyViewer(ctx, adapters.loadViewer, web, { vncSocket, token, lab: lab.handle }, resources);
     const config = early.config;
     const stageCtx: RunContext = { ...ctx, config };
     // EPHEMERAL=Y swaps in the session's throw-away overlay before the guest profile sees the disk.

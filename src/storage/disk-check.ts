@@ -12,7 +12,7 @@
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { QemuImg } from './qemu-img.js';
-import { stateSlice, type StateFile } from '../state/state-file.js';
+import { stateSlice, type PersistedState, type StateFile } from '../state/state-file.js';
 
 /** The slice of windock.json this module owns. */
 export interface DiskCloseRecord {
@@ -54,13 +54,15 @@ export async function checkDiskIfUncleanlyClosed(input: DiskCheckInput): Promise
 }
 
 /**
- * Written before QEMU opens the disk, so that a run that never ends cleanly leaves "unclean".
- * Not rewritten when it already says so: a start pays no extra synced write for it.
+ * The "open, not closed cleanly" record, written before QEMU opens the disk so that a run that
+ * never ends cleanly leaves "unclean": a change for the caller's own windock.json update (the
+ * storage stage writes it with its plan, one synced write for both), or undefined when the file
+ * already says so — a start pays no extra synced write for it.
  */
-export async function recordDiskOpen(state: StateFile, path: string): Promise<void> {
+export async function diskOpenChange(state: StateFile, path: string): Promise<((s: PersistedState) => void) | undefined> {
   const record = await DISK_CLOSE.read(state);
-  if (record?.path === path && !record.closedCleanly) return;
-  await DISK_CLOSE.write(state, { path, closedCleanly: false });
+  if (record?.path === path && !record.closedCleanly) return undefined;
+  return (s) => DISK_CLOSE.put(s, { path, closedCleanly: false });
 }
 
 /** Written once QEMU has closed the disk in order. */

@@ -10,8 +10,7 @@ import { AppError } from '../core/errors.js';
 import type { HostFacts } from '../host/facts.js';
 import type { Logger } from '../core/log.js';
 import type { DriveSpec, FirmwareSpec } from '../qemu/vm-spec.js';
-import { download } from './download.js';
-import { checkDiskIfUncleanlyClosed, recordDiskClosed, recordDiskOpen } from './disk-check.js';
+import { checkDiskIfUncleanlyClosed, diskOpenChange, recordDiskClosed } from './disk-check.js';
 import { syncPath } from '../state/durable-file.js';
 import { DEFAULT_FIRMWARE_DIR, prepareFirmware } from './firmware.js';
 import { extractBox, identityOf, isUrl, looksLikeBox, observeMedia, publicUrl, readPartitionScheme, safeDownloadName, urlDownloadName, type MediaSource } from './media.js';
@@ -75,9 +74,9 @@ export const defaultResolveVersionMedia: ResolveVersionMedia = async (version) =
   });
 };
 
-/** The real downloader: resumable, verified (download.ts). */
+/** The real downloader (download.ts), loaded on first use: a start that finds its disk never downloads. */
 export const downloadMedia: DownloadMedia = async (ctx, request) =>
-  (await download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
+  (await (await import('./download.js')).download({ log: ctx.log, signal: ctx.signal, onProgress: ctx.onDownloadProgress ?? (() => undefined) }, { url: request.url, dir: request.dir, fileName: request.fileName, sha256: request.sha256, connections: ctx.config.connections })).path;
 
 export function defaultStorageDeps(overrides: Partial<StorageDeps> = {}): StorageDeps {
   return {
@@ -153,16 +152,16 @@ export async function prepareStorage(
   if (disk) {
     await checkDiskIfUncleanlyClosed({ path: disk.path, format: disk.format, state: ctx.state, qemuImg: deps.qemuImg, log, signal: ctx.signal });
   }
-  // Intent first: a crash after the disk was made must still find the install state recorded.
-  await recordPlan(ctx, plan);
+  // Intent first: a crash after the disk was made must still find the install state recorded —
+  // and the disk marked open (before QEMU opens it, and before an action grows it: a crash on
+  // the way means a check at the next start), in the same synced write.
+  await recordPlan(ctx, plan, await diskOpenChange(ctx.state, plan.systemDisk.path));
   const base = await applyActions(deps.qemuImg, plan.actions, ctx.signal, log);
   // The base's identity, compared on every later start (a changed base corrupts the overlay). An
   // overlay found without a record (made by hand, or a crash right after creation) is trusted on
   // first use.
   const recordBase = base ?? (disk?.backingFile && !state.base ? disk.backingFile : undefined);
   if (recordBase) await recordBaseIdentity(ctx, recordBase);
-
-  await recordDiskOpen(ctx.state, plan.systemDisk.path);
 
   const firmware = await prepareFirmware(plan.bootMode.mode, deps.firmwareDir, storageDir);
   if (firmware.varsCreated && firmware.spec.mode !== 'legacy') {
@@ -214,15 +213,17 @@ async function observeSystemDisk(
   if (other) log.warn({ used: chosen.path, ignored: other.path }, 'two system disks found; using the one matching DISK_FMT');
   // The format is given (-f), never probed: a raw disk whose guest wrote a qcow2 header into it
   // must not be mistaken for a qcow2 (QEMU's warning on probing raw images).
-  const info = await qemuImg.info(chosen.path, chosen.format, { signal });
+  // Side by side (both read-only, -U); the partition table only guesses a disk's firmware.
+  const [info, partitionScheme] = await Promise.all([
+    qemuImg.info(chosen.path, chosen.format, { signal }),
+    state.bootMode === undefined ? readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
+  ]);
   return {
     path: chosen.path,
     format: chosen.format,
     virtualSize: info.virtualSize,
     backingFile: info.fullBackingFile,
-    // Only needed to guess the firmware of a disk with no record.
-    partitionScheme:
-      state.bootMode === undefined ? await readPartitionScheme(qemuImg, chosen.path, chosen.format, scratchDir) : undefined,
+    partitionScheme,
   };
 }
 
@@ -371,14 +372,15 @@ async function intoPlace(target: string, make: (temp: string) => Promise<void>):
   await syncPath(dirname(target));
 }
 
-async function recordPlan(ctx: RunContext, plan: StoragePlan): Promise<void> {
+async function recordPlan(ctx: RunContext, plan: StoragePlan, diskOpen: ((s: PersistedState) => void) | undefined): Promise<void> {
   const record = plan.record;
-  if (!record.media && !record.install && !record.bootMode && !record.diskBus) return;
+  if (!record.media && !record.install && !record.bootMode && !record.diskBus && !diskOpen) return;
   await ctx.state.update((s) => {
     if (record.media) s.media = record.media;
     if (record.install) s.install = record.install;
     if (record.bootMode) s.bootMode = record.bootMode;
     if (record.diskBus) s.diskBus = record.diskBus;
+    diskOpen?.(s);
   });
 }
 

@@ -137,7 +137,8 @@ describe('runApp stage order and teardown', () => {
     h.stop.request('SIGTERM');
     expect(await run, h.seen()).toBe(0);
     expect(h.events.filter((e) => e.startsWith('build ')), h.seen()).toEqual([
-      'build guest', 'build storage dir', 'build run dir', 'build lab', 'build web server', 'build preflight', 'build token', 'build storage', 'build tpm', 'build network nic=default', 'build qemu',
+      // preflight's checks run while the control socket and the web server open
+      'build guest', 'build storage dir', 'build run dir', 'build preflight', 'build lab', 'build web server', 'build token', 'build storage', 'build tpm', 'build network nic=default', 'build qemu',
     ]);
     expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close tpm', 'close web server', 'close lab']);
     expect(h.phases, h.seen()).toEqual(['starting', 'running', 'stopping', 'stopped']);
@@ -149,6 +150,7 @@ describe('runApp stage order and teardown', () => {
     ['control socket', 'startLab', new AppError('host', 'RUN_DIR/control.sock is taken'), 3, []],
     ['web server', 'startWebServer', new AppError('host', 'port 8006 is taken'), 3, ['close lab']],
     ['preflight', 'preflight', new AppError('host', 'no /dev/net/tun'), 3, ['close web server', 'close lab']],
+    ['viewer token', 'resolveWebToken', new AppError('internal', 'windock.json cannot be written'), 1, ['close web server', 'close lab']],
     ['storage', 'prepareStorage', new AppError('media', 'the ISO download failed'), 4, ['close web server', 'close lab']],
     ['TPM', 'startTpm', new AppError('host', 'swtpm did not start'), 3, ['close web server', 'close lab']],
     ['network', 'startNetwork', new AppError('host', 'dnsmasq did not start'), 3, ['close tpm', 'close web server', 'close lab']],
@@ -196,6 +198,14 @@ describe('runApp stage order and teardown', () => {
     expect(seenModes, h.seen()).toEqual(['uefi']);
     expect(h.lines.filter((l) => l.includes('swtpm cannot start')), h.seen()).toHaveLength(1);
     expect(h.closed(), h.seen()).toEqual(['close viewer', 'close network', 'close web server', 'close lab']);
+  });
+
+  it('a viewer token that fails while swtpm started (they run side by side) takes the TPM down too', async () => {
+    const secureGuest = { ...plainProfile, settle: (c: Config) => ({ ...c, bootMode: 'secure' as const }) };
+    const h = harness({ loadGuest: async () => secureGuest, resolveWebToken: fail(new AppError('internal', 'windock.json cannot be written')) });
+    expect(await h.start(), h.seen()).toBe(1);
+    expect(h.events.filter((e) => e.startsWith('build ')), h.seen()).toContain('build tpm');
+    expect(h.closed(), h.seen()).toEqual(['close tpm', 'close web server', 'close lab']);
   });
 
   it('passes the guest profile\'s NIC model to the network stage', async () => {
