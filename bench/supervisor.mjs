@@ -62,6 +62,14 @@ function freshStorage() {
   return dir;
 }
 
+/** Every wait of the bench ends: a guest that never prints its line fails the round, with its name. */
+const WAIT_MS = 300_000;
+function bounded(what, promise) {
+  let timer;
+  const deadline = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms`)), WAIT_MS)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Minimal: what the stop round needs. Defaults: only what this machine cannot do otherwise (TCG, no tap). */
 const SETTINGS = {
   minimal: { RAM_SIZE: '256M', CPU_CORES: '1', BOOT_MODE: 'legacy', DEBUG: 'Y', WEB_AUTH: 'N', DISK_SIZE: '64M' },
@@ -79,11 +87,11 @@ function startWindock(dir, port, settings = 'minimal') {
     lines.push(line);
     for (const w of [...waiters]) w(line);
   });
-  const waitFor = (text) => new Promise((resolve) => {
+  const waitFor = (text) => bounded(`windock's line "${text}"`, new Promise((resolve) => {
     if (lines.some((l) => l.includes(text))) return resolve();
     const w = (line) => line.includes(text) && (waiters.splice(waiters.indexOf(w), 1), resolve());
     waiters.push(w);
-  });
+  }));
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, lines, waitFor, exited };
 }
@@ -91,6 +99,7 @@ function startWindock(dir, port, settings = 'minimal') {
 /** From the launch of windock until its QEMU process exists. */
 async function untilQemu(run, start) {
   for (;;) {
+    if (performance.now() - start > WAIT_MS) throw new Error(`no QEMU child of windock within ${WAIT_MS} ms`);
     if (hasQemuChild(run.child.pid)) return performance.now() - start;
     if (run.child.exitCode !== null) throw new Error(`windock exited with ${run.child.exitCode} before QEMU started`);
     // A 1 ms pause, not setImmediate: a busy poll would take a core from the start it measures.
@@ -144,7 +153,7 @@ async function bareRound(argv) {
   const args = kept.map((a) => a.replace(/filename=[^,]*data\.qcow2/, `filename=${join(dir, 'storage', 'data.qcow2')}`).replace(/path=[^,]*qmp\.sock/, `path=${qmpPath}`).replace(/unix:[^,]*vnc\.sock/, `unix:${join(dir, 'vnc.sock')}`));
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => qemu.once('exit', resolve));
-  const settled = new Promise((resolve) => createInterface({ input: qemu.stdout }).on('line', (l) => l.includes(SETTLED) && resolve()));
+  const settled = bounded(`the bare guest's line "${SETTLED}"`, new Promise((resolve) => createInterface({ input: qemu.stdout }).on('line', (l) => l.includes(SETTLED) && resolve())));
   // QMP is connected and in command mode before the guest settles, so the press follows the line
   // at once, as windock's SIGTERM does in the other column (no fixed pause in either).
   const socket = await qmpSession(qmpPath);
