@@ -25,7 +25,13 @@ function abortReason(signal: AbortSignal): unknown {
  * signal's reason once `signal` aborts — whichever comes first. The promise itself runs on.
  */
 export function withDeadline<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, what: Deadline): Promise<T> {
-  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (signal?.aborted) {
+    // The promise is already running (the caller made it to pass it here) and often fails from
+    // the same abort: its rejection is expected, and left alone it would be an unhandled one,
+    // which ends windock as an internal error (a SIGTERM during an HTTP read did exactly that).
+    promise.catch(() => undefined);
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const settle = (action: () => void): void => {
       clearTimeout(timer);

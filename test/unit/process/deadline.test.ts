@@ -32,6 +32,22 @@ describe('withDeadline', () => {
     await expect(waiting).rejects.toBe(reason);
     await expect(withDeadline(Promise.resolve(1), 60_000, AbortSignal.abort(reason), 'x')).rejects.toBe(reason);
   });
+
+  it('with a signal aborted already, the promise it was given may still fail later: that is no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (error: unknown) => unhandled.push(error);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reason = new Error('stop');
+      // What a caller passes: work started with the same signal, failing from its abort a moment later.
+      const work = new Promise<never>((_, reject) => setTimeout(() => reject(reason), 5));
+      await expect(withDeadline(work, 60_000, AbortSignal.abort(reason), 'x')).rejects.toBe(reason);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled, String(unhandled)).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('within', () => {
