@@ -12,7 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../fixtures/child.js';
 import { ensureTestGuest } from '../fixtures/guest.js';
 import { detachLoops, loopDevice } from '../fixtures/loop-device.js';
-import { freePort, killRuns, pollUntil, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, pollUntil, qemuArgv, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
 
 const MiB = 2 ** 20;
 const runs: WindockRun[] = [];
@@ -101,7 +101,7 @@ describe('ballooning', () => {
     runs.push(run);
     const qemu = await run.waitForLine((l) => l.msg === 'QEMU started', 120_000);
     const pid = qemu['pid'] as number;
-    const argv = run.lines.find((l) => l.msg === 'QEMU command line')?.['argv'] as string[] | undefined;
+    const argv = qemuArgv(run.lines);
     expect(argv, tail(run.lines)).toContain('virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on');
 
     await run.waitForLine(serialLine('memory filled'), 300_000);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestGuest } from '../fixtures/guest.js';
 import { detachLoops, loopDevice } from '../fixtures/loop-device.js';
-import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, qemuArgv, serialLine, startWindock, tail, tempDir, vmEnv, type WindockRun } from '../fixtures/windock.js';
 
 const runs: WindockRun[] = [];
 const dirs: string[] = [];
@@ -24,7 +24,6 @@ afterEach(async () => {
   detachLoops();
 });
 
-const argvOf = (lines: LogLine[]): string[] => (lines.find((l) => l.msg === 'QEMU command line')?.['argv'] as string[] | undefined) ?? [];
 const digestOf = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
 
 describe('DEVICE as the system disk', () => {
@@ -37,7 +36,7 @@ describe('DEVICE as the system disk', () => {
     const run = startWindock({ env: vmEnv(storage, join(dir, 'run'), await freePort(), { DEVICE: loop, VERSION: '11', BOOT_MODE: 'legacy', DISK_TYPE: 'scsi', DISK_SIZE: '300G' }) });
     runs.push(run);
     await run.waitForLine(serialLine('windock-guest: booted'), 300_000);
-    const argv = argvOf(run.lines).join(' ');
+    const argv = qemuArgv(run.lines).join(' ');
     expect(argv, tail(run.lines)).toContain(`driver=host_device,filename=${loop}`);
     expect(argv).not.toContain('data.qcow2');
     expect(argv, 'no install media for a device that holds an OS').not.toContain('ide-cd');
@@ -58,7 +57,7 @@ describe('DEVICE as the system disk', () => {
     const run = startWindock({ env: vmEnv(storage, join(dir, 'run'), await freePort(), { DEVICE: loop, BOOT: iso, BOOT_MODE: 'legacy' }) });
     runs.push(run);
     await run.waitForLine((l) => l.msg === 'QEMU started', 120_000);
-    const argv = argvOf(run.lines);
+    const argv = qemuArgv(run.lines);
     const cd = argv.find((a) => a.startsWith('ide-cd,drive=install'));
     const system = argv.find((a) => a.includes('drive=system') && a.startsWith('scsi-hd'));
     // windows/install-state.ts: under SeaBIOS the disk goes first while installing, so that

@@ -25,7 +25,7 @@ import { DEFAULT_TPM_DEPS, startTpm } from '../../src/tpm/swtpm.js';
 import { TPM_FALLBACK_WARNING } from '../../src/tpm/tpm-stage.js';
 import { createWindowsProfile } from '../../src/windows/windows-profile.js';
 import { copyGuestDisk, ensureTestGuest } from '../fixtures/guest.js';
-import { freePort, tempDir } from '../fixtures/windock.js';
+import { freePort, qemuArgv, tempDir } from '../fixtures/windock.js';
 import { buildWim, WINDOWS_11_MULTI } from '../fixtures/windows-iso.js';
 
 const MTOOLS = { MTOOLS_SKIP_CHECK: '1' };
@@ -128,7 +128,7 @@ describe('a swtpm that cannot start', () => {
       expect(warnings, r.seen()).toEqual([expect.objectContaining({ msg: TPM_FALLBACK_WARNING, bootMode: 'uefi' })]);
       expect(String(warnings[0]?.['err']), r.seen()).toContain('Could not open UnixIO socket: Permission denied');
 
-      const argv = (r.lines.find((l) => l.msg === 'QEMU command line')?.['argv'] ?? []) as string[];
+      const argv = qemuArgv(r.lines);
       expect(argv.some((a) => a.includes('filename=/usr/share/OVMF/OVMF_CODE_4M.fd')), argv.join(' ')).toBe(true);
       expect(argv.some((a) => a.includes(join(dir, 'storage', 'uefi-vars.fd'))), argv.join(' ')).toBe(true);
       expect(argv.filter((a) => a === '-tpmdev' || /secboot|smm=on|property=secure/.test(a)), argv.join(' ')).toEqual([]);

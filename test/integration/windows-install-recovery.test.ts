@@ -22,13 +22,13 @@
  * The asserts are on windock's log and windock.json, never on timing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { ensureTestGuest, guestCacheDir } from '../fixtures/guest.js';
 import { addBootEntry } from '../fixtures/ovmf-vars.js';
-import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, qemuArgv, serialLine, startWindock, tail, tempDir, vmEnv, windockState, type WindockRun } from '../fixtures/windock.js';
 
 const runs: WindockRun[] = [];
 let dir = '';
@@ -59,8 +59,6 @@ function buildIso(work: string, target: string, loader: string | undefined): voi
 }
 
 const line = (run: WindockRun, msg: string) => run.lines.find((l) => l.msg === msg);
-const state = (storage: string) => JSON.parse(readFileSync(join(storage, 'windock.json'), 'utf8')) as Record<string, unknown> & { install?: Record<string, unknown>; windowsBoot?: Record<string, unknown> };
-const argvOf = (run: WindockRun): string[] => (line(run, 'QEMU command line') as LogLine & { argv: string[] } | undefined)?.argv ?? [];
 
 it('a stop during WinPE takes the short ladder and the install resumes; once OVMF starts "Windows Boot Manager" from the disk the media and answer file are gone; REMOVE=Y deletes only windock\'s own download', async () => {
   dir = await tempDir('install-recovery');
@@ -92,10 +90,10 @@ it('a stop during WinPE takes the short ladder and the install resumes; once OVM
   const firstExit = await first.exited;
   expect(firstExit.code, tail(first.lines)).toBe(6);
   expect(line(first, 'stop ladder chosen'), tail(first.lines)).toMatchObject({ ladder: 'short', guestMs: 5_000 });
-  expect(argvOf(first).join(' '), 'the ISO and the setup image were attached').toContain(ISO_NAME);
-  expect(argvOf(first).join(' ')).toContain('windock-setup.img');
-  expect(state(storage).install, JSON.stringify(state(storage))).toEqual({ mediaAttached: true, bootedFromDisk: false });
-  expect(state(storage).windowsBoot).toBeUndefined();
+  expect(qemuArgv(first.lines).join(' '), 'the ISO and the setup image were attached').toContain(ISO_NAME);
+  expect(qemuArgv(first.lines).join(' ')).toContain('windock-setup.img');
+  expect(windockState(storage).install, JSON.stringify(windockState(storage))).toEqual({ mediaAttached: true, bootedFromDisk: false });
+  expect(windockState(storage).windowsBoot).toBeUndefined();
 
   // 2. Setup's WinPE phase completes (see the header): the disk holds an OS, NVRAM names it
   //    "Windows Boot Manager", the CD no longer boots. The next start still resumes the install
@@ -115,7 +113,7 @@ it('a stop during WinPE takes the short ladder and the install resumes; once OVM
   second.kill('SIGTERM');
   expect((await second.exited).code, tail(second.lines)).toBe(0);
   expect(line(second, 'stop ladder chosen'), tail(second.lines)).toMatchObject({ ladder: 'full' });
-  const recorded = state(storage);
+  const recorded = windockState(storage);
   expect(recorded.windowsBoot, JSON.stringify(recorded)).toMatchObject({ firmware: 'ovmf', line: booted['line'] });
   expect(recorded.install).toMatchObject({ mediaAttached: false, bootedFromDisk: true, completedAt: recorded.windowsBoot?.['at'] });
 
@@ -128,7 +126,7 @@ it('a stop during WinPE takes the short ladder and the install resumes; once OVM
   await third.waitForLine(serialLine('windock-guest: acpid ready'), 170_000);
   third.kill('SIGTERM');
   expect((await third.exited).code, tail(third.lines)).toBe(0);
-  const argv = argvOf(third).join(' ');
+  const argv = qemuArgv(third.lines).join(' ');
   expect(argv, tail(third.lines)).not.toContain(ISO_NAME);
   expect(argv).not.toContain('windock-setup.img');
   expect(third.lines.some((l) => l.msg.startsWith('keys pressed') || l.msg.startsWith('the install media is starting'))).toBe(false);
@@ -160,7 +158,7 @@ it('SeaBIOS: an install in progress resumes with the media attached, and "Bootin
     const plan = await run.waitForLine((l) => l.msg === 'Windows install media plan', 60_000);
     expect(plan, tail(run.lines)).toMatchObject({ plan: { installMedia: true, setupImage: true, pressKeys: true } });
     await run.waitForLine((l) => l.msg === 'QEMU command line', 60_000);
-    const argv = argvOf(run).join(' ');
+    const argv = qemuArgv(run.lines).join(' ');
     expect(argv, tail(run.lines)).toContain(ISO_NAME);
     expect(argv).toContain('name=etc/sercon-port');
     const booted = await run.waitForLine((l) => l.msg.startsWith('the firmware started Windows from the disk'), 170_000);
@@ -168,7 +166,7 @@ it('SeaBIOS: an install in progress resumes with the media attached, and "Bootin
     await run.waitForLine(serialLine('windock-guest: acpid ready'), 170_000);
     run.kill('SIGTERM');
     expect((await run.exited).code, tail(run.lines)).toBe(0);
-    expect(state(storage), JSON.stringify(state(storage))).toMatchObject({
+    expect(windockState(storage), JSON.stringify(windockState(storage))).toMatchObject({
       windowsBoot: { firmware: 'seabios', line: 'Booting from Hard Disk...' },
       install: { mediaAttached: false, bootedFromDisk: true },
     });

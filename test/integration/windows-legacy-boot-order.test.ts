@@ -19,13 +19,12 @@
  * The asserts are on windock's log, the serial console it logs and windock.json, never on timing.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { buildBiosBootCd, buildMbrDisk } from '../fixtures/bios-boot.js';
 import { ensureTestGuest, guestCacheDir } from '../fixtures/guest.js';
-import { freePort, killRuns, serialLine, startWindock, tail, tempDir, vmEnv, type LogLine, type WindockRun } from '../fixtures/windock.js';
+import { freePort, killRuns, qemuArgv, serialLine, startWindock, tail, tempDir, vmEnv, windockState, type WindockRun } from '../fixtures/windock.js';
 
 const runs: WindockRun[] = [];
 let dir = '';
@@ -38,8 +37,6 @@ const ISO_NAME = 'en_windows_7_ultimate_with_sp1_x64_dvd_u_677332.iso';
 const CD_LINE = 'windock-cd: booted';
 
 const line = (run: WindockRun, msg: string) => run.lines.find((l) => l.msg.startsWith(msg));
-const state = (storage: string) => JSON.parse(readFileSync(join(storage, 'windock.json'), 'utf8')) as Record<string, unknown> & { install?: Record<string, unknown>; windowsBoot?: Record<string, unknown> };
-const argvOf = (run: WindockRun): string[] => (line(run, 'QEMU command line') as LogLine & { argv: string[] } | undefined)?.argv ?? [];
 /** The serial console as windock logged it, one entry per line. */
 const consoleOf = (run: WindockRun): string[] => run.lines.filter((l) => l.component === 'serial').map((l) => l.msg);
 /** The bootindex QEMU gets for a drive id (`-device …,drive=<id>,…,bootindex=N`). */
@@ -77,7 +74,7 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   const order = await first.waitForLine((l) => l.msg.startsWith('boot order:'), 120_000);
   expect(order, tail(first.lines)).toMatchObject({ diskFirst: true });
   await first.waitForLine(serialLine(CD_LINE), 170_000);
-  const argv1 = argvOf(first);
+  const argv1 = qemuArgv(first.lines);
   const disk1 = bootIndexOf(argv1, 'system');
   const cd1 = bootIndexOf(argv1, 'install');
   expect({ disk: disk1, cd: cd1 }, argv1.join(' ')).toEqual({ disk: 1, cd: 2 });
@@ -93,8 +90,8 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   first.kill('SIGTERM');
   expect((await first.exited).code, seen(first)).toBe(6);
   expect(line(first, 'the firmware started Windows from the disk'), seen(first)).toBeUndefined();
-  expect(state(storage).install, JSON.stringify(state(storage))).toEqual({ mediaAttached: true, bootedFromDisk: false });
-  expect(state(storage).windowsBoot).toBeUndefined();
+  expect(windockState(storage).install, JSON.stringify(windockState(storage))).toEqual({ mediaAttached: true, bootedFromDisk: false });
+  expect(windockState(storage).windowsBoot).toBeUndefined();
 
   // 1b. Setup partitioned and formatted the disk, then was stopped before it wrote its boot files:
   //     the disk's boot code prints its error and halts. The run gives the CD one turn (the CD
@@ -117,7 +114,7 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   retried.kill('SIGTERM');
   expect((await retried.exited).code, seen(retried)).toBe(6);
   expect(line(retried, 'the firmware started Windows from the disk'), seen(retried)).toBeUndefined();
-  expect(state(storage).windowsBoot, JSON.stringify(state(storage))).toBeUndefined();
+  expect(windockState(storage).windowsBoot, JSON.stringify(windockState(storage))).toBeUndefined();
 
   // 2. Setup made the disk bootable (here: the test guest's disk); the same CD is still attached.
   replaceDisk(storage, join(guestCacheDir(), 'guest.qcow2'), 'qcow2');
@@ -127,7 +124,7 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   await second.waitForLine((l) => l.msg.startsWith('SeaBIOS starts the disk'), 170_000);
   const booted = await second.waitForLine((l) => l.msg.startsWith('the firmware started Windows from the disk'), 170_000);
   expect(booted, seen(second)).toMatchObject({ firmware: 'seabios', line: 'Booting from Hard Disk...' });
-  const argv2 = argvOf(second);
+  const argv2 = qemuArgv(second.lines);
   expect(argv2.join(' '), 'the CD is still attached, behind the disk').toContain(ISO_NAME);
   expect((bootIndexOf(argv2, 'system') ?? 99) < (bootIndexOf(argv2, 'install') ?? -1), argv2.join(' ')).toBe(true);
   await second.waitForLine(serialLine('windock-guest: acpid ready'), 170_000);
@@ -135,7 +132,7 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   expect((await second.exited).code, seen(second)).toBe(0);
   expect(consoleOf(second).some((l) => l.includes(CD_LINE)), seen(second)).toBe(false);
   expect(line(second, 'the disk is not bootable yet'), seen(second)).toBeUndefined();
-  const recorded = state(storage);
+  const recorded = windockState(storage);
   expect(recorded, JSON.stringify(recorded)).toMatchObject({
     windowsBoot: { firmware: 'seabios', line: 'Booting from Hard Disk...' },
     install: { mediaAttached: false, bootedFromDisk: true },
@@ -147,7 +144,7 @@ it('SeaBIOS with the disk first: a blank disk fails and the CD boots Setup; once
   await third.waitForLine(serialLine('windock-guest: acpid ready'), 170_000);
   third.kill('SIGTERM');
   expect((await third.exited).code, seen(third)).toBe(0);
-  const argv3 = argvOf(third).join(' ');
+  const argv3 = qemuArgv(third.lines).join(' ');
   expect(argv3, seen(third)).not.toContain(ISO_NAME);
   expect(argv3).not.toContain('windock-setup.img');
   expect(third.lines.some((l) => l.msg.startsWith('keys pressed') || l.msg.startsWith('the install media is starting')), seen(third)).toBe(false);
